@@ -1,0 +1,203 @@
+import { z } from "zod";
+import { ARCHES, BASES } from "./bases.js";
+
+/** AWS region names (commercial, GovCloud, China, ISO). */
+export const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
+
+/**
+ * Names that end up inside Image Builder resource names (`ops-rig-<component>`,
+ * `ops-rig-<toolset>-<base>-<arch>`): lower-case letters, digits and dashes only, so every derived
+ * name satisfies Image Builder's `[-_A-Za-z0-9 ]` pattern and reads well in a parameter path.
+ */
+export const SLUG_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+const DURATION_PATTERN = /^(\d+)(m|h|d|w)$/;
+const DURATION_UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+
+export interface Duration {
+  /** As written in the file, e.g. `7d`. */
+  readonly text: string;
+  readonly ms: number;
+}
+
+export const durationSchema = z
+  .string()
+  .regex(DURATION_PATTERN, { message: 'expected a duration like "30m", "6h", "1d" or "2w"' })
+  .transform((text): Duration => {
+    const match = DURATION_PATTERN.exec(text);
+    const count = Number(match?.[1]);
+    const unit = match?.[2] as keyof typeof DURATION_UNIT_MS;
+    return { text, ms: count * DURATION_UNIT_MS[unit] };
+  })
+  .refine((d) => d.ms > 0, { message: "duration must be greater than zero" });
+
+const baseSchema = z.enum(BASES, { message: `expected one of ${BASES.join(", ")}` });
+const archSchema = z.enum(ARCHES, { message: `expected one of ${ARCHES.join(", ")}` });
+const regionSchema = z.string().regex(REGION_PATTERN, { message: "not an AWS region name (e.g. eu-west-1)" });
+const instanceTypeSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: "not an EC2 instance type (e.g. m7i.large)" });
+
+function uniqueList<T extends z.ZodType>(item: T, what: string) {
+  return z
+    .array(item)
+    .min(1, { message: `list at least one ${what}` })
+    .superRefine((list, ctx) => {
+      const seen = new Set<unknown>();
+      list.forEach((value, index) => {
+        if (seen.has(value))
+          ctx.addIssue({
+            code: "custom",
+            path: [index],
+            message: `duplicate ${what} ${JSON.stringify(value)}`,
+          });
+        seen.add(value);
+      });
+    });
+}
+
+/** AWSTOE parameter values are strings; numbers and booleans in YAML are accepted and stringified. */
+const parameterValueSchema = z
+  .union([z.string(), z.number(), z.boolean()])
+  .transform((value) => String(value));
+
+export const componentRefSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(SLUG_PATTERN, { message: "component names are lower-case letters, digits and dashes" }),
+  parameters: z.record(z.string(), parameterValueSchema).optional(),
+  local: z
+    .strictObject({
+      runnable: z.literal(false, { message: "only `runnable: false` (with a reason) needs saying" }),
+      reason: z.string().min(3, { message: "say why the component cannot run in a local root" }),
+      bases: uniqueList(baseSchema, "base").optional(),
+    })
+    .optional(),
+});
+
+export const toolsetSchema = z
+  .strictObject({
+    description: z.string().min(1, { message: "describe the toolset" }),
+    maxAge: durationSchema,
+    bases: uniqueList(baseSchema, "base"),
+    arches: uniqueList(archSchema, "arch"),
+    default: z.strictObject({ base: baseSchema, arch: archSchema }),
+    rootVolume: z.strictObject({
+      sizeGiB: z
+        .int()
+        .min(8, { message: "at least 8 GiB" })
+        .max(16_384, { message: "at most 16384 GiB (gp3)" }),
+      iops: z.int().min(3000).max(16_000).optional(),
+      throughput: z.int().min(125).max(1000).optional(),
+    }),
+    instanceTypes: z.strictObject({
+      amd64: uniqueList(instanceTypeSchema, "instance type").optional(),
+      arm64: uniqueList(instanceTypeSchema, "instance type").optional(),
+    }),
+    cloudInit: z.boolean().optional(),
+    components: z
+      .array(componentRefSchema)
+      .min(1, { message: "a toolset needs at least one component" })
+      .max(20, { message: "Image Builder allows at most 20 components per recipe" }),
+  })
+  .superRefine((toolset, ctx) => {
+    if (!toolset.bases.includes(toolset.default.base)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["default", "base"],
+        message: `"${toolset.default.base}" is not in bases`,
+      });
+    }
+    if (!toolset.arches.includes(toolset.default.arch)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["default", "arch"],
+        message: `"${toolset.default.arch}" is not in arches`,
+      });
+    }
+    for (const arch of toolset.arches) {
+      if (!toolset.instanceTypes[arch]) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["instanceTypes"],
+          message: `no instance types for arch "${arch}"`,
+        });
+      }
+    }
+    const seen = new Set<string>();
+    toolset.components.forEach((component, index) => {
+      if (seen.has(component.name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["components", index, "name"],
+          message: `component "${component.name}" is listed twice`,
+        });
+      }
+      seen.add(component.name);
+    });
+  });
+
+export type ToolsetInput = z.output<typeof toolsetSchema>;
+
+const PARAMETER_PREFIX_PATTERN = /^(\/[a-zA-Z0-9_.-]+)+$/;
+
+export const pipelineSchema = z
+  .strictObject({
+    homeRegion: regionSchema,
+    targetRegions: uniqueList(regionSchema, "region"),
+    parameterPrefix: z
+      .string()
+      .regex(PARAMETER_PREFIX_PATTERN, {
+        message: 'expected a path like "/ops-rig" (letters, digits, _ . -)',
+      })
+      .refine((prefix) => !/^\/(aws|ssm)/i.test(prefix), {
+        message: 'parameter names may not start with "aws" or "ssm"',
+      })
+      // <prefix>/<toolset>/<base>/<arch>/ami-id must stay within SSM's 15 levels.
+      .refine((prefix) => prefix.split("/").length - 1 <= 11, {
+        message: "too deep: parameters allow 15 levels in all",
+      }),
+    retention: z.strictObject({
+      keep: z.int().min(2, { message: "keep at least 2 (the published AMI and its rollback)" }).max(100),
+      gracePeriod: durationSchema,
+    }),
+    notifications: z.strictObject({
+      topic: z.string().min(1),
+    }),
+    build: z.strictObject({
+      instanceProfileName: z
+        .string()
+        .regex(/^[\w+=,.@-]{1,128}$/, { message: "not an IAM instance profile name" }),
+      notificationTopic: z.string().min(1),
+      securityGroupIds: z
+        .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, { message: "not a security group id" }))
+        .optional(),
+      subnetId: z
+        .string()
+        .regex(/^subnet-[0-9a-f]{8,17}$/, { message: "not a subnet id" })
+        .optional(),
+      terminateInstanceOnFailure: z.boolean(),
+      logsBucket: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "not an S3 bucket name" })
+        .optional(),
+      failureBackoff: durationSchema,
+    }),
+    copy: z.strictObject({
+      concurrencyPerRegion: z.int().min(1).max(50),
+      kmsKeys: z.record(regionSchema, z.string().min(1)).optional(),
+    }),
+  })
+  .superRefine((pipeline, ctx) => {
+    for (const region of Object.keys(pipeline.copy.kmsKeys ?? {})) {
+      if (!pipeline.targetRegions.includes(region) && region !== pipeline.homeRegion) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["copy", "kmsKeys", region],
+          message: `"${region}" is not a target region`,
+        });
+      }
+    }
+  });
+
+export type PipelineInput = z.output<typeof pipelineSchema>;

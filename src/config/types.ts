@@ -1,0 +1,80 @@
+import type { YamlSource } from "../yaml/source.js";
+import type { Arch, Base } from "./bases.js";
+import type { Duration } from "./schema.js";
+
+export type { Duration } from "./schema.js";
+
+export interface LocalRunnability {
+  readonly runnable: false;
+  /** Why the component cannot run in a local Debian root, e.g. "needs the Python package index". */
+  readonly reason: string;
+  /** Only on these bases; every base when absent. */
+  readonly bases?: readonly Base[];
+}
+
+export interface ComponentRef {
+  readonly name: string;
+  /** Values for the component's AWSTOE parameters (all strings, as AWSTOE wants). */
+  readonly parameters: Readonly<Record<string, string>>;
+  readonly local?: LocalRunnability;
+}
+
+export interface Toolset {
+  readonly name: string;
+  readonly file: string;
+  readonly description: string;
+  readonly maxAge: Duration;
+  readonly bases: readonly Base[];
+  readonly arches: readonly Arch[];
+  readonly default: { readonly base: Base; readonly arch: Arch };
+  readonly rootVolume: { readonly sizeGiB: number; readonly iops?: number; readonly throughput?: number };
+  readonly instanceTypes: Readonly<Partial<Record<Arch, readonly string[]>>>;
+  /** Whether this toolset also renders cloud-init user data for a stock AMI. */
+  readonly cloudInit: boolean;
+  readonly components: readonly ComponentRef[];
+  /** Where the toolset came from, to point problems found later at the right line. */
+  readonly source: YamlSource;
+}
+
+export interface PipelineSettings {
+  readonly file: string;
+  readonly homeRegion: string;
+  readonly targetRegions: readonly string[];
+  readonly parameterPrefix: string;
+  readonly retention: { readonly keep: number; readonly gracePeriod: Duration };
+  readonly notifications: { readonly topic: string };
+  readonly build: {
+    readonly instanceProfileName: string;
+    readonly notificationTopic: string;
+    readonly securityGroupIds?: readonly string[];
+    readonly subnetId?: string;
+    readonly terminateInstanceOnFailure: boolean;
+    readonly logsBucket?: string;
+    readonly failureBackoff: Duration;
+  };
+  readonly copy: {
+    readonly concurrencyPerRegion: number;
+    readonly kmsKeys: Readonly<Record<string, string>>;
+  };
+  readonly source: YamlSource;
+}
+
+/** An AWSTOE document template as read from `components/<name>.yaml`. */
+export interface ComponentTemplate {
+  readonly name: string;
+  readonly file: string;
+  readonly source: YamlSource;
+}
+
+/** Shell functions prepended to every ExecuteBash step (one definition of apt and OS handling). */
+export interface Prelude {
+  readonly file: string;
+  readonly text: string;
+}
+
+export interface ProjectConfig {
+  readonly pipeline: PipelineSettings;
+  readonly toolsets: readonly Toolset[];
+  readonly components: readonly ComponentTemplate[];
+  readonly prelude: Prelude;
+}

@@ -1,0 +1,146 @@
+import { execa } from "execa";
+import { isScalar, Scalar } from "yaml";
+import type { ComponentTemplate, Prelude } from "../config/types.js";
+import { LocalRunError, type Problem } from "../errors.js";
+import { type AwstoeDocument, isRecord, substituteVariables } from "../render/awstoe.js";
+import { preludeLines, type RenderedComponent } from "../render/component.js";
+
+/**
+ * Runs shellcheck over every bash script ops-rig ships: each ExecuteBash step (prelude included,
+ * variables filled with placeholder values, as AWSTOE would), every CreateFile script with a shell
+ * shebang, and rendered cloud-init bootstraps. Findings point at the component file and line.
+ */
+
+export interface ShellScript {
+  /** What the script is, e.g. `components/lime.yaml phases.build.BuildLime`. */
+  readonly label: string;
+  readonly text: string;
+  /** Maps a 1-based script line to a location in a source file. */
+  readonly locate: (line: number) => { file: string; line?: number };
+}
+
+// SC1091: the prelude sources /etc/os-release, which exists on the image, not here.
+const EXCLUDED_CHECKS = ["SC1091"];
+
+export async function ensureShellcheck(): Promise<string> {
+  try {
+    const { stdout } = await execa("shellcheck", ["--version"]);
+    return /version: (\S+)/.exec(stdout)?.[1] ?? "unknown";
+  } catch (error) {
+    throw new LocalRunError(
+      "SHELLCHECK_MISSING",
+      "shellcheck is not installed, so the component scripts cannot be checked: apt-get install -y shellcheck",
+      { cause: error },
+    );
+  }
+}
+
+export function componentScripts(
+  component: RenderedComponent,
+  template: ComponentTemplate,
+  prelude: Prelude,
+): ShellScript[] {
+  const scripts: ShellScript[] = [];
+  const prefix = preludeLines(prelude);
+  const placeholders = placeholderValues(component.model);
+  component.model.phases.forEach((phase, phaseIndex) => {
+    phase.steps.forEach((step, stepIndex) => {
+      const label = `${template.file} ${phase.name}.${step.name}`;
+      const inputsPath = ["phases", phaseIndex, "steps", stepIndex, "inputs"];
+      if (step.action === "ExecuteBash" && isRecord(step.inputs) && Array.isArray(step.inputs.commands)) {
+        const commands = step.inputs.commands.map((c) => substituteVariables(String(c), placeholders));
+        // Source command i (after the prelude) starts at this line of the script.
+        const body = commands.slice(prefix.length);
+        const starts: number[] = [];
+        let line = prefix.length + 1;
+        for (const command of body) {
+          starts.push(line);
+          line += command.split("\n").length;
+        }
+        scripts.push({
+          label,
+          text: `#!/bin/bash\n${commands.join("\n")}\n`,
+          locate: (scriptLine) => {
+            const line = scriptLine - 1; // the shebang we added
+            if (line <= prefix.length) return { file: prelude.file };
+            let index = starts.length - 1;
+            while (index > 0 && (starts[index] ?? 0) > line) index--;
+            const offset = line - (starts[index] ?? 0);
+            const node = template.source.nodeAt([...inputsPath, "commands", index]);
+            const position = template.source.locate([...inputsPath, "commands", index]);
+            const block =
+              isScalar(node) && (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED);
+            return position
+              ? { file: template.file, line: position.line + offset + (block ? 1 : 0) }
+              : { file: template.file };
+          },
+        });
+      }
+      if (step.action === "CreateFile" && Array.isArray(step.inputs)) {
+        step.inputs.forEach((entry, entryIndex) => {
+          if (!isRecord(entry) || typeof entry.content !== "string") return;
+          if (!/^#!\s*\/(usr\/)?bin\/(env\s+)?(ba)?sh\b/.test(entry.content)) return;
+          const position = template.source.locate([...inputsPath, entryIndex, "content"]);
+          scripts.push({
+            label: `${label} ${String(entry.path)}`,
+            text: substituteVariables(entry.content, placeholders),
+            locate: (scriptLine) =>
+              position ? { file: template.file, line: position.line + scriptLine } : { file: template.file },
+          });
+        });
+      }
+    });
+  });
+  return scripts;
+}
+
+function placeholderValues(document: AwstoeDocument): (name: string) => string {
+  const values = new Map<string, string>();
+  for (const p of document.parameters) values.set(p.name, p.default ?? `placeholder-${p.name}`);
+  for (const c of document.constants) values.set(c.name, c.value ?? `placeholder-${c.name}`);
+  return (name) => values.get(name) ?? "placeholder";
+}
+
+interface ShellcheckFinding {
+  line: number;
+  column: number;
+  level: string;
+  code: number;
+  message: string;
+}
+
+/** Runs shellcheck on each script (two at a time: this is a 2-core machine) and returns its findings. */
+export async function shellcheckScripts(scripts: readonly ShellScript[]): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  const queue = [...scripts];
+  const worker = async () => {
+    for (let script = queue.shift(); script; script = queue.shift()) {
+      const result = await execa(
+        "shellcheck",
+        ["--shell=bash", "--format=json1", "--severity=style", `--exclude=${EXCLUDED_CHECKS.join(",")}`, "-"],
+        { input: script.text, reject: false },
+      );
+      if (result.exitCode !== 0 && result.exitCode !== 1) {
+        throw new LocalRunError(
+          "SHELLCHECK_FAILED",
+          `shellcheck could not check ${script.label}: ${result.stderr}`,
+        );
+      }
+      const findings = (JSON.parse(result.stdout || '{"comments":[]}') as { comments: ShellcheckFinding[] })
+        .comments;
+      for (const finding of findings) {
+        const where = script.locate(finding.line);
+        problems.push({
+          file: where.file,
+          ...(where.line !== undefined ? { line: where.line } : {}),
+          path: script.label.split(" ").slice(1).join(" "),
+          message: `shellcheck SC${finding.code} (${finding.level}): ${finding.message}`,
+        });
+      }
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return problems.sort((a, b) =>
+    `${a.file}:${String(a.line).padStart(6)}`.localeCompare(`${b.file}:${String(b.line).padStart(6)}`),
+  );
+}

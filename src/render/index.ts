@@ -1,0 +1,80 @@
+import { BASE_INFO } from "../config/bases.js";
+import type { ProjectConfig, Toolset } from "../config/types.js";
+import { ConfigError, type Problem } from "../errors.js";
+import { type RenderedCloudInit, renderCloudInit } from "./cloudinit.js";
+import { checkPrelude, type RenderedComponent, renderComponent } from "./component.js";
+import { checkToolsetAgainstComponents, type RecipeShape, renderRecipe } from "./recipe.js";
+
+export * from "./awstoe.js";
+export * from "./bash.js";
+export * from "./cloudinit.js";
+export * from "./component.js";
+export * from "./document.js";
+export * from "./hash.js";
+export * from "./recipe.js";
+
+export interface RenderedToolset {
+  readonly toolset: Toolset;
+  /** In recipe order. */
+  readonly components: readonly RenderedComponent[];
+  /** One recipe per base × arch, with the base's public parameter (`ssm:`) as parent image. */
+  readonly recipes: readonly RecipeShape[];
+  readonly cloudInit?: RenderedCloudInit;
+}
+
+export interface RenderedProject {
+  readonly config: ProjectConfig;
+  /** Every component in components/, by name. */
+  readonly components: ReadonlyMap<string, RenderedComponent>;
+  readonly toolsets: readonly RenderedToolset[];
+}
+
+/**
+ * Renders every component, every toolset's recipes and cloud-init, and checks all of it. Throws a
+ * ConfigError listing every problem found (not just the first).
+ */
+export function renderProject(config: ProjectConfig): RenderedProject {
+  const problems: Problem[] = [...checkPrelude(config.prelude)];
+  const components = new Map<string, RenderedComponent>();
+  for (const template of config.components) {
+    const result = renderComponent(template, config.prelude);
+    problems.push(...result.problems);
+    if (result.component) components.set(template.name, result.component);
+  }
+  const toolsets: RenderedToolset[] = [];
+  for (const toolset of config.toolsets) {
+    const toolsetProblems = checkToolsetAgainstComponents(toolset, components);
+    problems.push(...toolsetProblems);
+    const members = toolset.components.map((ref) => components.get(ref.name));
+    if (toolsetProblems.length > 0 || members.some((m) => m === undefined)) continue;
+    const recipes = toolset.bases.flatMap((base) =>
+      toolset.arches.map((arch) =>
+        renderRecipe({
+          toolset,
+          base,
+          arch,
+          parent: {
+            image: `ssm:${BASE_INFO[base].publicParameter(arch)}`,
+            rootDeviceName: BASE_INFO[base].rootDeviceName,
+          },
+          components,
+          region: config.pipeline.homeRegion,
+        }),
+      ),
+    );
+    let cloudInit: RenderedCloudInit | undefined;
+    if (toolset.cloudInit) {
+      const result = renderCloudInit(toolset, components, config.prelude);
+      problems.push(...result.problems);
+      cloudInit = result.cloudInit;
+    }
+    toolsets.push({
+      toolset,
+      components: members as RenderedComponent[],
+      recipes,
+      ...(cloudInit ? { cloudInit } : {}),
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { config, components, toolsets };
+}

@@ -1,0 +1,106 @@
+import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import type { Problem } from "../errors.js";
+
+export type YamlPath = readonly (string | number)[];
+
+/**
+ * A parsed YAML file that remembers where every value came from, so that problems found anywhere
+ * (schema, cross-file references, AWSTOE rules) can name the file, the path and the line.
+ */
+export interface YamlSource {
+  readonly file: string;
+  readonly text: string;
+  /** Plain JS value of the document (undefined when the document is empty). */
+  readonly value: unknown;
+  /** Parse errors; when non-empty `value` must not be trusted. */
+  readonly syntaxProblems: readonly Problem[];
+  /** Line/column of the node at `path`, or of its nearest existing ancestor. */
+  locate(path: YamlPath, options?: { key?: boolean }): { line: number; column: number } | undefined;
+  /** The raw YAML node at `path` (for checks that depend on quoting style). */
+  nodeAt(path: YamlPath): Node | undefined;
+  problem(path: YamlPath, message: string, options?: { key?: boolean }): Problem;
+}
+
+export function formatPath(path: YamlPath): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(part)) out += out ? `.${part}` : part;
+    else out += `[${JSON.stringify(part)}]`;
+  }
+  return out || "(document)";
+}
+
+export function parseYamlSource(file: string, text: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const syntaxProblems: Problem[] = [...doc.errors, ...doc.warnings].map((error) => {
+    const position = error.linePos?.[0];
+    return {
+      file,
+      ...(position ? { line: position.line, column: position.col } : {}),
+      message: `YAML ${doc.errors.includes(error) ? "syntax error" : "warning"}: ${firstLine(error.message)}`,
+    };
+  });
+
+  const at = (offset: number) => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+
+  // Walks the path through maps and sequences; returns the deepest node reached and, for the last
+  // map step, the key node (so "unknown key" problems point at the key, not the value).
+  const walk = (path: YamlPath): { node: Node | undefined; keyNode: Node | undefined; complete: boolean } => {
+    let node: unknown = doc.contents;
+    let keyNode: Node | undefined;
+    for (const part of path) {
+      keyNode = undefined;
+      if (isMap(node)) {
+        const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === part);
+        if (!pair || !isPair(pair)) return { node: node as Node, keyNode: undefined, complete: false };
+        keyNode = isNode(pair.key) ? pair.key : undefined;
+        if (!isNode(pair.value)) return { node: keyNode ?? (node as Node), keyNode, complete: true };
+        node = pair.value;
+      } else if (isSeq(node) && typeof part === "number") {
+        const item = node.items[part];
+        if (!isNode(item)) return { node: node as Node, keyNode: undefined, complete: false };
+        node = item;
+      } else {
+        return { node: isNode(node) ? node : undefined, keyNode: undefined, complete: false };
+      }
+    }
+    return { node: isNode(node) ? node : undefined, keyNode, complete: true };
+  };
+
+  const source: YamlSource = {
+    file,
+    text,
+    value: doc.errors.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 }),
+    syntaxProblems,
+    locate(path, options) {
+      const { node, keyNode } = walk(path);
+      const target = options?.key && keyNode ? keyNode : node;
+      const range = target?.range;
+      return range ? at(range[0]) : undefined;
+    },
+    nodeAt(path) {
+      const { node, complete } = walk(path);
+      return complete ? node : undefined;
+    },
+    problem(path, message, options) {
+      const position = source.locate(path, options);
+      return {
+        file,
+        path: formatPath(path),
+        ...(position ? { line: position.line, column: position.column } : {}),
+        message,
+      };
+    },
+  };
+  return source;
+}
+
+/** The yaml library's first message line, without the position it appends (the problem has it). */
+function firstLine(message: string): string {
+  return (message.split("\n")[0] ?? message).replace(/ at line \d+, column \d+:?$/, "");
+}

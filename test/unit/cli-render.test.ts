@@ -1,0 +1,136 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, describe, expect, it } from "vitest";
+import { REPO_ROOT, runCli } from "../helpers/project.js";
+
+async function listFiles(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listFiles(dir, path)));
+    else out.push(path);
+  }
+  return out.sort();
+}
+
+async function snapshot(dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const file of await listFiles(dir)) files.set(file, await readFile(join(dir, file), "utf8"));
+  return files;
+}
+
+describe("ops-rig render and validate", () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+  const tempDir = async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ops-rig-render-"));
+    dirs.push(dir);
+    return dir;
+  };
+
+  it("render --out writes every light and heavy document and light's cloud-init, identically twice", async () => {
+    const first = await tempDir();
+    const second = await tempDir();
+    const a = await runCli(["render", "--out", first]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/light: 7 components, 8 recipes/);
+    expect(a.stdout).toMatch(/heavy: 10 components, 8 recipes/);
+    expect(a.stdout).toMatch(/cloud-init \d+\.\d KiB/);
+    const b = await runCli(["render", "--out", second]);
+    expect(b.code).toBe(0);
+    const one = await snapshot(first);
+    const two = await snapshot(second);
+    expect([...one.keys()]).toEqual([...two.keys()]);
+    for (const [file, text] of one) expect(two.get(file), file).toBe(text);
+
+    const files = [...one.keys()];
+    expect(files.filter((f) => f.startsWith("components/"))).toHaveLength(10);
+    expect(files.filter((f) => f.startsWith("recipes/"))).toHaveLength(16);
+    expect(files).toContain("cloud-init/light.yaml");
+    expect(files).toContain("components/ops-rig-volatility3.yaml");
+    expect(files).toContain("recipes/ops-rig-heavy-ubuntu-24-04-amd64.json");
+    expect(one.get("cloud-init/light.yaml")?.startsWith("#cloud-config\n")).toBe(true);
+    const manifest = JSON.parse(one.get("manifest.json") ?? "{}") as { files: string[] };
+    expect(manifest.files).toEqual(files.filter((f) => f !== "manifest.json"));
+  });
+
+  it("render into an earlier render's folder removes what is no longer rendered", async () => {
+    const dir = await tempDir();
+    expect((await runCli(["render", "--out", dir])).code).toBe(0);
+    await writeFile(join(dir, "notes.txt"), "mine");
+    expect((await runCli(["render", "--toolset", "light", "--out", dir])).code).toBe(0);
+    const files = await listFiles(dir);
+    expect(files).not.toContain("components/ops-rig-plaso.yaml");
+    expect(files.filter((f) => f.startsWith("recipes/ops-rig-heavy"))).toEqual([]);
+    expect(files).toContain("notes.txt");
+  });
+
+  it("render --json prints the manifest with sha256 hashes", async () => {
+    const result = await runCli(["--json", "render", "--toolset", "light"]);
+    expect(result.code).toBe(0);
+    const manifest = JSON.parse(result.stdout) as { components: Record<string, { sha256: string }> };
+    expect(Object.keys(manifest.components)).toHaveLength(7);
+    expect(manifest.components.lime?.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("an unknown toolset is a usage error naming the flag", async () => {
+    const result = await runCli(["render", "--toolset", "medium"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--toolset: unknown toolset "medium" (known: heavy, light)');
+  });
+
+  it("an unknown flag or command exits 2", async () => {
+    expect((await runCli(["render", "--colour"])).code).toBe(2);
+    expect((await runCli(["bake-all"])).code).toBe(2);
+  });
+
+  it("validate passes on the shipped components and recipes, shellcheck included", async () => {
+    const result = await runCli(["validate"]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^ok: 2 toolsets \(heavy, light\), 10 components, 16 recipes, \d+ scripts clean under shellcheck/,
+    );
+  });
+
+  it("validate reports a shellcheck finding at the component's file and line", async () => {
+    const dir = await tempDir();
+    for (const sub of ["recipes", "components", "components/lib"]) {
+      for (const file of await readdir(join(REPO_ROOT, sub), { withFileTypes: true })) {
+        if (!file.isFile()) continue;
+        await execa("install", ["-D", join(REPO_ROOT, sub, file.name), join(dir, sub, file.name)]);
+      }
+    }
+    const path = join(dir, "components/sleuthkit.yaml");
+    const text = await readFile(path, "utf8");
+    await writeFile(
+      path,
+      text.replace("              mmls -V\n", "              mmls -V\n              cd $HOME/evidence\n"),
+    );
+    const line = text.split("\n").findIndex((l) => l.includes("mmls -V")) + 2;
+    const result = await runCli(["--config", dir, "validate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      `components/sleuthkit.yaml:${line}: validate.SleuthkitRuns: shellcheck SC2086`,
+    );
+  });
+
+  it("the installed command runs and exits with the CLI's codes", async () => {
+    const ok = await execa("node", ["--import", "tsx", "src/cli/main.ts", "--help"], {
+      cwd: REPO_ROOT,
+      reject: false,
+    });
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout).toContain("Usage: ops-rig");
+    const bad = await execa("node", ["--import", "tsx", "src/cli/main.ts", "render", "--toolset", "nope"], {
+      cwd: REPO_ROOT,
+      reject: false,
+    });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('unknown toolset "nope"');
+  });
+});

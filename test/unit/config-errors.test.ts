@@ -1,0 +1,427 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseProject } from "../../src/config/parse.js";
+import { ConfigError, type Problem } from "../../src/errors.js";
+import { renderProject } from "../../src/render/index.js";
+import { removeProject, runCli, shippedFiles, writeProject } from "../helpers/project.js";
+
+type Files = Map<string, string>;
+
+interface BadInput {
+  readonly name: string;
+  readonly mutate: (files: Files) => void;
+  /** The file the problem must name. */
+  readonly file: string;
+  /** Text the problem's path (field) must contain; undefined where the problem is about the whole file. */
+  readonly field?: string;
+  readonly message: RegExp;
+  /** Whether the problem must carry a line number. */
+  readonly line?: boolean;
+}
+
+/** Text gzip cannot shrink much: a deterministic pseudo-random base64 alphabet stream. */
+function noise(length: number, seed: number): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  let state = seed;
+  let out = "";
+  while (out.length < length) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    out += alphabet[(state >>> 16) & 63];
+  }
+  return out;
+}
+
+function edit(files: Files, path: string, from: string | RegExp, to: string): void {
+  const text = files.get(path);
+  if (text === undefined) throw new Error(`no ${path}`);
+  const next = text.replace(from, to);
+  if (next === text) throw new Error(`fixture edit did not apply to ${path}: ${String(from)}`);
+  files.set(path, next);
+}
+
+const LIGHT = "recipes/light.yaml";
+const HEAVY = "recipes/heavy.yaml";
+const PIPELINE = "recipes/pipeline.yaml";
+const SLEUTHKIT = "components/sleuthkit.yaml";
+const BASE = "components/responder-base.yaml";
+
+const badInputs: BadInput[] = [
+  {
+    name: "malformed YAML",
+    mutate: (f) => edit(f, LIGHT, "maxAge: 1d", "maxAge: [1d"),
+    file: LIGHT,
+    message: /YAML syntax error/,
+    line: true,
+  },
+  {
+    name: "unknown key in a toolset",
+    mutate: (f) => edit(f, LIGHT, "maxAge: 1d", "maxAge: 1d\ncolour: blue"),
+    file: LIGHT,
+    field: "colour",
+    message: /unknown key "colour"/,
+    line: true,
+  },
+  {
+    name: "unknown component",
+    mutate: (f) => edit(f, LIGHT, "- name: sleuthkit", "- name: sleutkit"),
+    file: LIGHT,
+    field: "components[2].name",
+    message: /unknown component "sleutkit" \(did you mean "sleuthkit"\?\)/,
+    line: true,
+  },
+  {
+    name: "undefined variable",
+    mutate: (f) => edit(f, SLEUTHKIT, "- apt_install sleuthkit e2fsprogs", "- 'apt_install {{ Packages }}'"),
+    file: SLEUTHKIT,
+    field: "phases[0].steps[0].inputs.commands[0]",
+    message: /undefined variable "\{\{ Packages \}\}"/,
+    line: true,
+  },
+  {
+    name: "unquoted variable",
+    mutate: (f) =>
+      edit(f, BASE, `- 'EXTRA_PACKAGES="{{ ExtraPackages }}"'`, `- EXTRA_PACKAGES={{ ExtraPackages }}`),
+    file: BASE,
+    field: "phases[0].steps[1].inputs.commands[0]",
+    message: /must be a quoted YAML string/,
+    line: true,
+  },
+  {
+    name: "unknown action",
+    mutate: (f) => edit(f, SLEUTHKIT, /action: ExecuteBash/, "action: ExecuteBsh"),
+    file: SLEUTHKIT,
+    field: "phases[0].steps[0].action",
+    message: /unknown action "ExecuteBsh"/,
+    line: true,
+  },
+  {
+    name: "duplicate step name",
+    mutate: (f) =>
+      edit(
+        f,
+        SLEUTHKIT,
+        "      - name: SleuthkitRuns\n",
+        "      - name: SleuthkitRuns\n        action: ExecuteBash\n        inputs:\n          commands:\n            - fls -V\n      - name: SleuthkitRuns\n",
+      ),
+    file: SLEUTHKIT,
+    field: "phases[1].steps[1].name",
+    message: /step name "SleuthkitRuns" is used twice in phase "validate"/,
+    line: true,
+  },
+  {
+    name: "oversized document",
+    mutate: (f) =>
+      edit(
+        f,
+        SLEUTHKIT,
+        "- apt_install sleuthkit e2fsprogs",
+        `- apt_install sleuthkit e2fsprogs\n            - "# ${"x".repeat(16_500)}"`,
+      ),
+    file: SLEUTHKIT,
+    message: /rendered document is \d+ characters; Image Builder accepts at most 16000/,
+  },
+  {
+    name: "more than 20 components",
+    mutate: (f) => {
+      for (let i = 0; i < 21; i++) f.set(`components/extra-${i}.yaml`, f.get(SLEUTHKIT) ?? "");
+      const list = Array.from({ length: 21 }, (_, i) => `  - name: extra-${i}`).join("\n");
+      edit(f, HEAVY, /components:\n( {2}- name: .*\n| {4}.*\n)*/, `components:\n${list}\n`);
+    },
+    file: HEAVY,
+    field: "components",
+    message: /at most 20 components per recipe/,
+    line: true,
+  },
+  {
+    name: "component file name that cannot be an Image Builder name",
+    mutate: (f) => f.set("components/Sleuth_Kit.yaml", f.get(SLEUTHKIT) ?? ""),
+    file: "components/Sleuth_Kit.yaml",
+    message: /"Sleuth_Kit" is not a valid component name/,
+  },
+  {
+    name: "unknown base",
+    mutate: (f) => edit(f, LIGHT, "bases: [ubuntu-24.04,", "bases: [ubuntu-20.04,"),
+    file: LIGHT,
+    field: "bases[0]",
+    message: /expected one of ubuntu-24\.04, ubuntu-22\.04, debian-12, debian-13/,
+    line: true,
+  },
+  {
+    name: "unknown arch",
+    mutate: (f) => edit(f, LIGHT, "arches: [amd64, arm64]", "arches: [amd64, x86_64]"),
+    file: LIGHT,
+    field: "arches[1]",
+    message: /expected one of amd64, arm64/,
+    line: true,
+  },
+  {
+    name: "empty toolset",
+    mutate: (f) => edit(f, LIGHT, /components:\n( {2}- name: .*\n| {4}.*\n)*/, "components: []\n"),
+    file: LIGHT,
+    field: "components",
+    message: /a toolset needs at least one component/,
+    line: true,
+  },
+  {
+    name: "oversized cloud-init",
+    mutate: (f) => {
+      // Each document stays under 16,000 characters, but together they do not compress below 16 KiB.
+      edit(
+        f,
+        SLEUTHKIT,
+        "- apt_install sleuthkit e2fsprogs",
+        `- apt_install sleuthkit e2fsprogs\n            - "# ${noise(12_000, 1)}"`,
+      );
+      edit(
+        f,
+        "components/network-capture.yaml",
+        "apt_install tcpdump tshark libcap2-bin ngrep",
+        `apt_install tcpdump tshark libcap2-bin ngrep\n              # ${noise(12_000, 2)}`,
+      );
+    },
+    file: LIGHT,
+    message: /cloud-init user data is \d+ bytes even compressed; EC2 allows 16384/,
+  },
+  {
+    name: "missing required field",
+    mutate: (f) => edit(f, LIGHT, "maxAge: 1d\n", ""),
+    file: LIGHT,
+    field: "maxAge",
+    message: /required .* is missing/,
+  },
+  {
+    name: "duration without a unit",
+    mutate: (f) => edit(f, LIGHT, "maxAge: 1d", "maxAge: 1 day"),
+    file: LIGHT,
+    field: "maxAge",
+    message: /expected a duration like "30m", "6h", "1d" or "2w"/,
+    line: true,
+  },
+  {
+    name: "default base not built",
+    mutate: (f) => {
+      edit(
+        f,
+        LIGHT,
+        "bases: [ubuntu-24.04, ubuntu-22.04, debian-12, debian-13]",
+        "bases: [ubuntu-24.04, ubuntu-22.04, debian-12]",
+      );
+      edit(f, LIGHT, "  base: ubuntu-24.04", "  base: debian-13");
+    },
+    file: LIGHT,
+    field: "default.base",
+    message: /"debian-13" is not in bases/,
+    line: true,
+  },
+  {
+    name: "parameter the component does not declare",
+    mutate: (f) =>
+      edit(
+        f,
+        LIGHT,
+        "  - name: lime\n",
+        "  - name: lime\n    parameters:\n      ExtraKernel: 6.1.0-1-amd64\n",
+      ),
+    file: LIGHT,
+    field: "components[4].parameters.ExtraKernel",
+    message: /component "lime" has no parameter "ExtraKernel" \(it has: ExtraKernels\)/,
+    line: true,
+  },
+  {
+    name: "required parameter not given",
+    mutate: (f) =>
+      edit(
+        f,
+        SLEUTHKIT,
+        "schemaVersion: 1.0\n",
+        `schemaVersion: 1.0\nparameters:\n  - Depth:\n      type: string\n`,
+      ),
+    file: LIGHT,
+    field: "components[2]",
+    message: /component "sleuthkit" requires parameter "Depth"/,
+    line: true,
+  },
+  {
+    name: "bad region",
+    mutate: (f) => edit(f, PIPELINE, "targetRegions: [us-east-1,", "targetRegions: [us-east,"),
+    file: PIPELINE,
+    field: "targetRegions[0]",
+    message: /not an AWS region name/,
+    line: true,
+  },
+  {
+    name: "parameter prefix in the reserved aws namespace",
+    mutate: (f) => edit(f, PIPELINE, "parameterPrefix: /ops-rig", "parameterPrefix: /aws/ops-rig"),
+    file: PIPELINE,
+    field: "parameterPrefix",
+    message: /may not start with "aws" or "ssm"/,
+    line: true,
+  },
+  {
+    name: "wrong schemaVersion",
+    mutate: (f) => edit(f, SLEUTHKIT, "schemaVersion: 1.0", "schemaVersion: 2.0"),
+    file: SLEUTHKIT,
+    field: "schemaVersion",
+    message: /schemaVersion must be 1\.0/,
+    line: true,
+  },
+  {
+    name: "timeoutSeconds of 0",
+    mutate: (f) =>
+      edit(f, SLEUTHKIT, "        maxAttempts: 3\n", "        maxAttempts: 3\n        timeoutSeconds: 0\n"),
+    file: SLEUTHKIT,
+    field: "phases[0].steps[0].timeoutSeconds",
+    message: /0 is invalid/,
+    line: true,
+  },
+  {
+    name: "unknown onFailure",
+    mutate: (f) =>
+      edit(f, SLEUTHKIT, "        maxAttempts: 3\n", "        maxAttempts: 3\n        onFailure: Retry\n"),
+    file: SLEUTHKIT,
+    field: "phases[0].steps[0].onFailure",
+    message: /onFailure must be one of Abort, Continue, Ignore/,
+    line: true,
+  },
+  {
+    name: "unquoted octal permissions",
+    mutate: (f) => edit(f, BASE, `permissions: "0750"`, "permissions: 0750"),
+    file: BASE,
+    field: "phases[0].steps[2].inputs[0].permissions",
+    message: /quote octal modes/,
+    line: true,
+  },
+  {
+    name: "unknown phase",
+    mutate: (f) => edit(f, SLEUTHKIT, "  - name: build", "  - name: install"),
+    file: SLEUTHKIT,
+    field: "phases[0].name",
+    message: /phase name must be one of build, validate, test/,
+    line: true,
+  },
+  {
+    name: "component listed twice",
+    mutate: (f) => edit(f, LIGHT, "  - name: hardening\n", "  - name: hardening\n  - name: sleuthkit\n"),
+    file: LIGHT,
+    field: "components[7].name",
+    message: /component "sleuthkit" is listed twice/,
+    line: true,
+  },
+  {
+    name: "missing pipeline settings",
+    mutate: (f) => f.delete(PIPELINE),
+    file: PIPELINE,
+    message: /missing: pipeline-wide settings/,
+  },
+  {
+    name: "empty toolset file",
+    mutate: (f) => f.set(LIGHT, "# nothing yet\n"),
+    file: LIGHT,
+    message: /file is empty/,
+  },
+  {
+    name: "build component without a validate phase",
+    mutate: (f) => edit(f, SLEUTHKIT, / {2}- name: validate\n( {4}.*\n| {6}.*\n)*?(?= {2}- name: test)/, ""),
+    file: SLEUTHKIT,
+    field: "phases",
+    message: /a build component needs a "validate" phase/,
+    line: true,
+  },
+  {
+    name: "unknown step key",
+    mutate: (f) =>
+      edit(f, SLEUTHKIT, "        maxAttempts: 3\n", "        maxAttempts: 3\n        timeout: 60\n"),
+    file: SLEUTHKIT,
+    field: "phases[0].steps[0].timeout",
+    message: /unknown step key "timeout"/,
+    line: true,
+  },
+  {
+    name: "toolset file name that cannot be an Image Builder name",
+    mutate: (f) => f.set("recipes/Light_Set.yaml", f.get(LIGHT) ?? ""),
+    file: "recipes/Light_Set.yaml",
+    message: /"Light_Set" is not a valid toolset name/,
+  },
+  {
+    name: "KMS key for a region that is not a target",
+    mutate: (f) =>
+      edit(
+        f,
+        PIPELINE,
+        "  concurrencyPerRegion: 5\n",
+        "  concurrencyPerRegion: 5\n  kmsKeys:\n    sa-east-1: alias/ops-rig\n",
+      ),
+    file: PIPELINE,
+    field: "copy.kmsKeys.sa-east-1",
+    message: /"sa-east-1" is not a target region/,
+    line: true,
+  },
+];
+
+function problemsOf(files: Files): Problem[] {
+  try {
+    renderProject(parseProject(files));
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
+}
+
+function matching(problems: readonly Problem[], bad: BadInput): Problem | undefined {
+  return problems.find(
+    (p) =>
+      p.file === bad.file &&
+      (bad.field === undefined || (p.path ?? "").includes(bad.field)) &&
+      bad.message.test(p.message),
+  );
+}
+
+describe("bad input is rejected with a message naming the file and field", () => {
+  let shipped: Files;
+  beforeAll(async () => {
+    shipped = await shippedFiles();
+  });
+
+  it("the shipped project has no problems", () => {
+    expect(problemsOf(new Map(shipped))).toEqual([]);
+  });
+
+  it("covers at least 20 distinct bad inputs", () => {
+    expect(new Set(badInputs.map((b) => b.name)).size).toBeGreaterThanOrEqual(20);
+  });
+
+  it.each(badInputs.map((b) => [b.name, b] as const))("%s", (_name, bad) => {
+    const files = new Map(shipped);
+    bad.mutate(files);
+    const problems = problemsOf(files);
+    const problem = matching(problems, bad);
+    expect(
+      problem,
+      `expected a problem in ${bad.file} ${bad.field ?? ""} matching ${bad.message}; got:\n${problems.map((p) => JSON.stringify(p)).join("\n")}`,
+    ).toBeDefined();
+    if (bad.line) expect(problem?.line).toBeGreaterThan(0);
+  });
+});
+
+describe("the CLI exits non-zero on bad input and names the file and field", () => {
+  let shipped: Files;
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    shipped = await shippedFiles();
+  });
+  afterAll(async () => {
+    await Promise.all(dirs.map(removeProject));
+  });
+
+  it.each(badInputs.map((b) => [b.name, b] as const))("validate: %s", async (_name, bad) => {
+    const files = new Map(shipped);
+    bad.mutate(files);
+    const dir = await writeProject(files);
+    dirs.push(dir);
+    const result = await runCli(["--config", dir, "validate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(bad.file);
+    if (bad.field) expect(result.stderr).toContain(bad.field);
+    expect(result.stderr).toMatch(bad.message);
+  });
+});
