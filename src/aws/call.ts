@@ -1,0 +1,99 @@
+import { AwsCallError } from "../errors.js";
+
+interface SdkErrorShape {
+  name?: string;
+  message?: string;
+  Code?: string;
+  $fault?: "client" | "server";
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: number };
+}
+
+const THROTTLING = new Set([
+  "ThrottlingException",
+  "Throttling",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "CallRateLimitExceededException",
+  "ThrottledException",
+]);
+
+/**
+ * Runs one SDK call and translates its failure into an AwsCallError that names the service, the
+ * operation and the region, keeping the SDK error as the cause.
+ */
+export async function awsCall<T>(
+  service: string,
+  operation: string,
+  region: string,
+  call: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw translateError(service, operation, region, error);
+  }
+}
+
+export function translateError(
+  service: string,
+  operation: string,
+  region: string,
+  error: unknown,
+): AwsCallError {
+  const sdk = (error ?? {}) as SdkErrorShape;
+  const code = sdk.name && sdk.name !== "Error" ? sdk.name : sdk.Code;
+  const status = sdk.$metadata?.httpStatusCode;
+  let message = sdk.message || String(error);
+  if (code === "CredentialsProviderError" || /Could not load credentials/i.test(message)) {
+    message =
+      "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run in a role)";
+  } else if (
+    code === "AuthFailure" ||
+    code === "UnrecognizedClientException" ||
+    code === "InvalidClientTokenId"
+  ) {
+    message = `${message} (region not enabled for the account, or credentials not valid there)`;
+  } else if (
+    code === "AccessDeniedException" ||
+    code === "AccessDenied" ||
+    code === "UnauthorizedOperation"
+  ) {
+    message = `${message} (the caller lacks permission for ${service}:${operation})`;
+  } else if (status !== undefined && status >= 500 && /^\s*</.test(message)) {
+    message = `the endpoint answered HTTP ${status} with a non-AWS response`;
+  } else if (error instanceof SyntaxError) {
+    message = `the endpoint's answer could not be parsed (${message}); is it really ${service}?`;
+  }
+  return new AwsCallError(
+    {
+      service,
+      operation,
+      region,
+      awsCode: code,
+      message,
+      retryable: THROTTLING.has(code ?? "") || sdk.$fault === "server" || Boolean(sdk.$retryable),
+    },
+    { cause: error },
+  );
+}
+
+/** The AWS error code of a translated (or raw SDK) error. */
+export function awsErrorCode(error: unknown): string | undefined {
+  if (error instanceof AwsCallError) return error.awsCode;
+  return (error as SdkErrorShape | undefined)?.name;
+}
+
+export function tagList(tags: Readonly<Record<string, string>>): { Key: string; Value: string }[] {
+  return Object.keys(tags)
+    .sort()
+    .map((Key) => ({ Key, Value: tags[Key] ?? "" }));
+}
+
+export function tagMap(
+  tags: readonly { Key?: string | undefined; Value?: string | undefined }[] | undefined,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const tag of tags ?? []) if (tag.Key) out[tag.Key] = tag.Value ?? "";
+  return out;
+}

@@ -1,0 +1,138 @@
+import type { Arch, Base } from "../config/bases.js";
+import type { PipelineSettings, Toolset } from "../config/types.js";
+import { errorMessage } from "../errors.js";
+import type { EventSink } from "../events.js";
+import { contentFingerprint } from "../plan/fingerprint.js";
+import { AMI_NAME_FILTER, lineId, TAG } from "../plan/names.js";
+import { amisOfLine, desiredFingerprint, regionsOf } from "../plan/plan.js";
+import type { BaseLookup, BuildRecord, Observed, ObservedLine, ObservedRegion } from "../plan/types.js";
+import { type LineKey, type RenderedComponent, renderRecipe } from "../render/index.js";
+import { baseKey, discoverBases } from "./bases.js";
+import type { PipelinePorts } from "./ports.js";
+
+export interface ObserveInput {
+  readonly ports: PipelinePorts;
+  readonly pipeline: PipelineSettings;
+  readonly toolsets: readonly Toolset[];
+  readonly components: ReadonlyMap<string, RenderedComponent>;
+  readonly now: Date;
+  readonly events: EventSink;
+}
+
+export function linesOf(toolsets: readonly Toolset[]): LineKey[] {
+  return toolsets.flatMap((toolset) =>
+    toolset.bases.flatMap((base) =>
+      toolset.arches.map((arch): LineKey => ({ toolset: toolset.name, base, arch })),
+    ),
+  );
+}
+
+/**
+ * One immutable snapshot of the world. Reads are batched so a run that changes nothing costs a small,
+ * fixed number of calls per region: our AMIs (one DescribeImages), our parameters (one
+ * GetParametersByPath), and in the home region the bases (one GetParameters, one DescribeImages).
+ * Image Builder is only asked about lines whose current image is not built and tagged yet.
+ */
+export async function observe(input: ObserveInput): Promise<Observed> {
+  const { ports, pipeline, now, events } = input;
+  const home = pipeline.homeRegion;
+  events({ type: "start", subject: "observe", message: `reading ${regionsOf(pipeline).length} regions` });
+
+  const accountId = await ports.sts.accountId(home);
+  const optIn = new Map((await ports.ec2.describeRegions(home)).map((r) => [r.name, r.optInStatus]));
+  const regions = await Promise.all(
+    regionsOf(pipeline).map(async (region): Promise<ObservedRegion> => {
+      const status = optIn.get(region);
+      if (status === undefined)
+        return {
+          region,
+          error: `${region} is not a region this account knows`,
+          amis: [],
+          parameters: new Map(),
+        };
+      if (status === "not-opted-in") {
+        return {
+          region,
+          error: `${region} is an opt-in region that is not enabled for this account`,
+          amis: [],
+          parameters: new Map(),
+        };
+      }
+      try {
+        const [amis, parameters] = await Promise.all([
+          ports.ec2.listOwnImages(region, AMI_NAME_FILTER),
+          ports.ssm.getParametersByPath(region, pipeline.parameterPrefix),
+        ]);
+        return { region, amis, parameters: new Map(parameters.map((p) => [p.name, p])) };
+      } catch (error) {
+        events({ type: "failed", subject: `observe ${region}`, message: errorMessage(error) });
+        return { region, error: errorMessage(error), amis: [], parameters: new Map() };
+      }
+    }),
+  );
+  const homeObserved = regions.find((r) => r.region === home);
+
+  const lines = linesOf(input.toolsets);
+  let bases = new Map<string, BaseLookup>();
+  if (homeObserved && !homeObserved.error) {
+    bases = await discoverBases(ports, home, lines);
+  }
+
+  const observedLines = await Promise.all(
+    lines.map(async (line): Promise<ObservedLine> => {
+      const toolset = input.toolsets.find((t) => t.name === line.toolset);
+      const base: BaseLookup = bases.get(baseKey(line)) ?? {
+        ok: false,
+        error: `home region ${home} could not be observed`,
+      };
+      if (!toolset || !base.ok) return { line, base, builds: [] };
+      const recipe = renderRecipe({
+        toolset,
+        base: line.base as Base,
+        arch: line.arch as Arch,
+        parent: { image: base.image.imageId, rootDeviceName: base.image.rootDeviceName },
+        components: input.components,
+        region: home,
+        ...(pipeline.copy.kmsKeys[home] ? { kmsKeyId: pipeline.copy.kmsKeys[home] } : {}),
+      });
+      const content = contentFingerprint(base.image.imageId, recipe.hash);
+      const withoutBuilds: ObservedLine = { line, base, recipe, content, builds: [] };
+      const desired = desiredFingerprint({
+        observedLine: withoutBuilds,
+        homeAmis: amisOfLine(homeObserved, line),
+        homeRegion: home,
+        maxAgeMs: toolset.maxAge.ms,
+        now,
+      });
+      if (desired?.homeAmi) return withoutBuilds;
+      try {
+        return { ...withoutBuilds, builds: await buildsOfContent(ports, recipe.name, recipe.hash, content) };
+      } catch (error) {
+        events({ type: "failed", subject: `observe ${lineId(line)}`, message: errorMessage(error) });
+        return {
+          line,
+          base: { ok: false, error: `cannot list Image Builder builds: ${errorMessage(error)}` },
+          builds: [],
+        };
+      }
+    }),
+  );
+
+  events({ type: "done", subject: "observe", message: `${observedLines.length} lines` });
+  return { accountId, homeRegion: home, regions, lines: observedLines };
+}
+
+/** Builds of the recipe version that has this content (the recipe hash is tagged on the recipe). */
+async function buildsOfContent(
+  ports: PipelinePorts,
+  recipeName: string,
+  recipeHash: string,
+  content: string,
+): Promise<BuildRecord[]> {
+  const versions = await ports.imageBuilder.listRecipeVersions(recipeName);
+  const recipe = versions.find((v) => v.tags[TAG.recipeHash] === recipeHash);
+  if (!recipe) return [];
+  const imageVersionArn = recipe.arn.replace(":image-recipe/", ":image/");
+  const builds = await ports.imageBuilder.listImageBuilds(imageVersionArn);
+  return builds.filter((b) => b.tags[TAG.content] === content);
+}

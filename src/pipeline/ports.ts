@@ -1,0 +1,217 @@
+import type { AmiState, BuildRecord, OurAmi, ParameterValue } from "../plan/types.js";
+
+/**
+ * What the pipeline needs from AWS, in its own terms. The adapters in src/aws implement these with
+ * the SDK; every method names its region so a failure can say where it happened.
+ */
+
+export interface ImageInfo {
+  readonly imageId: string;
+  readonly name: string;
+  readonly ownerId: string;
+  readonly creationDate: string;
+  readonly architecture: string;
+  readonly state: AmiState;
+  readonly rootDeviceName: string;
+  readonly deprecationTime?: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface RegionInfo {
+  readonly name: string;
+  /** `opt-in-not-required`, `opted-in` or `not-opted-in`. */
+  readonly optInStatus: string;
+}
+
+export interface Ec2Port {
+  describeRegions(region: string): Promise<readonly RegionInfo[]>;
+  /** Images by id, owners pinned (a base is only trusted from its publisher). */
+  describeImages(
+    region: string,
+    imageIds: readonly string[],
+    owners: readonly string[],
+  ): Promise<readonly ImageInfo[]>;
+  /** Owner-pinned search by name and architecture; all pages; deprecated images excluded. */
+  searchImages(
+    region: string,
+    query: {
+      readonly owners: readonly string[];
+      readonly namePattern: string;
+      readonly architecture: string;
+    },
+  ): Promise<readonly ImageInfo[]>;
+  /** Our own AMIs whose names match (deprecated included: retention needs them). */
+  listOwnImages(region: string, namePattern: string): Promise<readonly OurAmi[]>;
+  copyImage(
+    region: string,
+    input: {
+      readonly sourceRegion: string;
+      readonly sourceImageId: string;
+      readonly name: string;
+      readonly description: string;
+      readonly clientToken: string;
+      readonly tags: Readonly<Record<string, string>>;
+      readonly kmsKeyId?: string;
+    },
+  ): Promise<string>;
+  createTags(region: string, resourceId: string, tags: Readonly<Record<string, string>>): Promise<void>;
+  enableImageDeprecation(region: string, imageId: string, at: Date): Promise<void>;
+  /** Deregisters and deletes the AMI's snapshots. */
+  deregisterImage(region: string, imageId: string): Promise<void>;
+}
+
+export interface ParameterHistoryEntry {
+  readonly version: number;
+  readonly value: string;
+  readonly labels: readonly string[];
+}
+
+export interface SsmPort {
+  /** Any number of names (batched by 10). Unknown names are listed in `invalid`. */
+  getParameters(
+    region: string,
+    names: readonly string[],
+  ): Promise<{ found: readonly ParameterValue[]; invalid: readonly string[] }>;
+  /** Every parameter under a path, recursively, all pages. */
+  getParametersByPath(region: string, path: string): Promise<readonly ParameterValue[]>;
+  getParameter(region: string, name: string): Promise<ParameterValue | undefined>;
+  /** PutParameter as `String` with `DataType: aws:ec2:image`, overwriting; returns the version AWS reported. */
+  putImageParameter(region: string, name: string, value: string, description: string): Promise<number>;
+  labelParameterVersion(
+    region: string,
+    name: string,
+    version: number,
+    labels: readonly string[],
+  ): Promise<void>;
+  unlabelParameterVersion(
+    region: string,
+    name: string,
+    version: number,
+    labels: readonly string[],
+  ): Promise<void>;
+  getParameterHistory(region: string, name: string): Promise<readonly ParameterHistoryEntry[]>;
+}
+
+export interface SnsPort {
+  publish(
+    region: string,
+    topicArn: string,
+    message: {
+      readonly subject: string;
+      readonly text: string;
+      readonly json: unknown;
+      readonly attributes: Readonly<Record<string, string>>;
+    },
+  ): Promise<string>;
+}
+
+export interface StsPort {
+  accountId(region: string): Promise<string>;
+}
+
+export interface ComponentVersionInfo {
+  readonly arn: string;
+  readonly version: string;
+  readonly description?: string;
+}
+
+export interface RecipeVersionInfo {
+  readonly arn: string;
+  readonly version: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface InfrastructureSettings {
+  readonly name: string;
+  readonly description: string;
+  readonly instanceProfileName: string;
+  readonly instanceTypes: readonly string[];
+  readonly securityGroupIds: readonly string[];
+  readonly subnetId?: string;
+  readonly snsTopicArn: string;
+  readonly terminateInstanceOnFailure: boolean;
+  readonly logsBucket?: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface DistributionSettings {
+  readonly name: string;
+  readonly description: string;
+  readonly region: string;
+  readonly amiName: string;
+  readonly amiDescription: string;
+  readonly amiTags: Readonly<Record<string, string>>;
+  readonly kmsKeyId?: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface ImageBuilderPort {
+  readonly region: string;
+  listComponentVersions(name: string): Promise<readonly ComponentVersionInfo[]>;
+  createComponent(input: {
+    readonly name: string;
+    readonly version: string;
+    readonly description: string;
+    readonly changeDescription: string;
+    readonly data: string;
+    readonly tags: Readonly<Record<string, string>>;
+    readonly clientToken: string;
+  }): Promise<string>;
+  listRecipeVersions(name: string): Promise<readonly RecipeVersionInfo[]>;
+  createRecipe(input: {
+    readonly name: string;
+    readonly version: string;
+    readonly description: string;
+    readonly parentImage: string;
+    readonly components: readonly {
+      readonly arn: string;
+      readonly parameters: readonly { readonly name: string; readonly value: readonly string[] }[];
+    }[];
+    readonly blockDeviceMappings: readonly {
+      readonly deviceName: string;
+      readonly ebs: {
+        readonly volumeSize: number;
+        readonly volumeType: string;
+        readonly encrypted: boolean;
+        readonly deleteOnTermination: boolean;
+        readonly iops?: number;
+        readonly throughput?: number;
+        readonly kmsKeyId?: string;
+      };
+    }[];
+    readonly userDataOverride?: string;
+    readonly tags: Readonly<Record<string, string>>;
+    readonly clientToken: string;
+  }): Promise<string>;
+  /** The configuration with this name and what it says now, if it exists. */
+  findInfrastructure(
+    name: string,
+  ): Promise<{ readonly arn: string; readonly current: InfrastructureSettings } | undefined>;
+  createInfrastructure(settings: InfrastructureSettings, clientToken: string): Promise<string>;
+  updateInfrastructure(arn: string, settings: InfrastructureSettings, clientToken: string): Promise<void>;
+  findDistribution(
+    name: string,
+  ): Promise<{ readonly arn: string; readonly current: DistributionSettings } | undefined>;
+  createDistribution(settings: DistributionSettings, clientToken: string): Promise<string>;
+  updateDistribution(arn: string, settings: DistributionSettings, clientToken: string): Promise<void>;
+  createImage(input: {
+    readonly recipeArn: string;
+    readonly infrastructureArn: string;
+    readonly distributionArn: string;
+    readonly tags: Readonly<Record<string, string>>;
+    readonly clientToken: string;
+  }): Promise<string>;
+  /** Build versions of an image version (`.../image/<recipe>/<x.y.z>`), with their tags. */
+  listImageBuilds(imageVersionArn: string): Promise<readonly BuildRecord[]>;
+  getImage(arn: string): Promise<BuildRecord | undefined>;
+  tagResource(arn: string, tags: Readonly<Record<string, string>>): Promise<void>;
+}
+
+/** Everything the pipeline talks to. */
+export interface PipelinePorts {
+  readonly ec2: Ec2Port;
+  readonly ssm: SsmPort;
+  readonly sns: SnsPort;
+  readonly sts: StsPort;
+  readonly imageBuilder: ImageBuilderPort;
+}
