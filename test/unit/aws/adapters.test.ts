@@ -146,14 +146,12 @@ describe("EC2 adapter", () => {
   });
 
   it("names the call and region when EC2 refuses", async () => {
-    ec2Mock
-      .on(CopyImageCommand)
-      .rejects(
-        Object.assign(new Error("Too many snapshot copies in progress"), {
-          name: "ResourceLimitExceeded",
-          $fault: "client",
-        }),
-      );
+    ec2Mock.on(CopyImageCommand).rejects(
+      Object.assign(new Error("Too many snapshot copies in progress"), {
+        name: "ResourceLimitExceeded",
+        $fault: "client",
+      }),
+    );
     const error = await ec2
       .copyImage("ap-southeast-2", {
         sourceRegion: "us-east-1",
