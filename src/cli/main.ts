@@ -1,15 +1,29 @@
 #!/usr/bin/env node
 import type { Writable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
+import type { AwsClients } from "../aws/clients.js";
 import { ConfigError, errorMessage, exitCodeFor, formatProblem, isOpsRigError } from "../errors.js";
+import { cliClients, cliPorts } from "./aws.js";
+import { registerBake } from "./commands/bake.js";
+import { registerBases } from "./commands/bases.js";
+import { registerPlan } from "./commands/plan.js";
 import { registerRender } from "./commands/render.js";
+import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
-import { type CommandContext, createContext, type GlobalOptions, projectRootFrom } from "./context.js";
+import {
+  type CommandContext,
+  createContext,
+  type GlobalOptions,
+  parseRegions,
+  projectRootFrom,
+} from "./context.js";
 import { createOutput, type Output } from "./output.js";
 
 export interface CliIo {
   readonly stdout?: Writable & { isTTY?: boolean };
   readonly stderr?: Writable & { isTTY?: boolean };
+  /** Aborted on Ctrl-C; the process entry point wires SIGINT/SIGTERM to it. */
+  readonly signal?: AbortSignal;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage or bad input files). */
@@ -19,7 +33,7 @@ export async function main(
   io: CliIo = {},
 ): Promise<number> {
   // The SDK warns about Node 20 on every client; the CLI supports Node 20 on purpose.
-  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const program = new Command("ops-rig")
     .description(
       "Fresh forensic incident-response AMIs in every AWS region, published through SSM Parameter Store.",
@@ -28,6 +42,12 @@ export async function main(
       new Option(
         "--config <dir>",
         "project folder with recipes/ and components/ (default: $OPS_RIG_CONFIG or the installed ones)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--region <region...>",
+        "AWS region(s) to work on (repeat or comma-separate; default: the pipeline's regions)",
       ),
     )
     .option("--json", "machine-readable JSON on stdout")
@@ -41,16 +61,36 @@ export async function main(
 
   let output: Output | undefined;
   let context: CommandContext | undefined;
+  let clients: AwsClients | undefined;
   const getContext = (): CommandContext => {
     if (!context) {
       const options = program.opts<GlobalOptions>();
       output = createOutput({ json: Boolean(options.json), verbose: Boolean(options.verbose), env, ...io });
-      context = createContext(output, projectRootFrom(options, env));
+      context = createContext({
+        output,
+        projectRoot: projectRootFrom(options, env),
+        env,
+        regions: parseRegions(options.region),
+        clients: () => {
+          clients = cliClients(env);
+          return clients;
+        },
+        ports: cliPorts,
+        signal: io.signal ?? new AbortController().signal,
+      });
     }
     return context;
   };
-  registerRender(program, getContext);
-  registerValidate(program, getContext);
+  for (const register of [
+    registerValidate,
+    registerRender,
+    registerBases,
+    registerPlan,
+    registerBake,
+    registerStatus,
+  ]) {
+    register(program, getContext);
+  }
 
   try {
     await program.parseAsync(argv, { from: "user" });
@@ -63,6 +103,8 @@ export async function main(
     const out = output ?? createOutput({ json: false, verbose: false, env, ...io });
     reportError(out, error);
     return exitCodeFor(error);
+  } finally {
+    clients?.destroy();
   }
 }
 
@@ -83,10 +125,23 @@ function reportError(output: Output, error: unknown): void {
   }
 }
 
+/** Process entry: Ctrl-C aborts the running command (which cleans up) instead of killing it mid-call. */
+export async function runAsProcess(argv: readonly string[]): Promise<void> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write(`\nops-rig: ${signal}: stopping after the current step (again to force)\n`);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.exitCode = await main(argv, process.env, { signal: controller.signal });
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+}
+
 const isEntryPoint =
   process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntryPoint) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
-}
+if (isEntryPoint) await runAsProcess(process.argv.slice(2));

@@ -44,6 +44,8 @@ export interface ReconcileOptions {
   readonly notify?: boolean;
   readonly signal?: AbortSignal;
   readonly concurrency?: number;
+  /** Called after each pass (live progress). */
+  readonly onPass?: (pass: PassResult, index: number) => void;
 }
 
 export interface PassResult {
@@ -147,6 +149,7 @@ export async function reconcile(
   for (;;) {
     const pass = await reconcilePass(project, deps, options);
     passes.push(pass);
+    options.onPass?.(pass, passes.length);
     if (options.dryRun) break;
     const progressed = pass.outcomes.some((o) => o.status === "done" && PROGRESS.includes(o.action.kind));
     const inFlight = pass.plan.actions.some((a) => a.kind === "wait");
