@@ -6,8 +6,11 @@ import { ConfigError, errorMessage, exitCodeFor, formatProblem, isOpsRigError } 
 import { cliClients, cliPorts } from "./aws.js";
 import { registerBake } from "./commands/bake.js";
 import { registerBases } from "./commands/bases.js";
+import { registerLaunch } from "./commands/launch.js";
 import { registerPlan } from "./commands/plan.js";
+import { registerPrune } from "./commands/prune.js";
 import { registerRender } from "./commands/render.js";
+import { registerRollback } from "./commands/rollback.js";
 import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import {
@@ -88,6 +91,9 @@ export async function main(
     registerPlan,
     registerBake,
     registerStatus,
+    registerLaunch,
+    registerPrune,
+    registerRollback,
   ]) {
     register(program, getContext);
   }

@@ -107,6 +107,8 @@ export interface SnsPort {
 
 export interface StsPort {
   accountId(region: string): Promise<string>;
+  /** The caller's account and ARN (who launched, who rolled back). */
+  identity(region: string): Promise<{ readonly accountId: string; readonly arn: string }>;
 }
 
 export interface ComponentVersionInfo {
