@@ -94,7 +94,10 @@ function fakePorts(state: FakeState): PipelinePorts {
       },
     },
     sns: { publish: unused },
-    sts: { accountId: async () => "123456789012", identity: async () => ({ accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/t" }) },
+    sts: {
+      accountId: async () => "123456789012",
+      identity: async () => ({ accountId: "123456789012", arn: "arn:aws:iam::123456789012:user/t" }),
+    },
     imageBuilder: {
       region: HOME,
       listComponentVersions: unused,
