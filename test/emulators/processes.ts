@@ -16,10 +16,13 @@ function killAllSync(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  // Someone else handles this signal (e.g. scripts/local-aws.ts stops gracefully): leave it to them;
+  // the exit handler still kills whatever is left.
+  if (process.listenerCount(signal) > 1) return;
   killAllSync();
   uninstall();
-  // Re-raise so the process ends the way it would have without us (unless someone else handles it).
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  // Re-raise so the process ends the way it would have without us.
+  process.kill(process.pid, signal);
 }
 
 const onExit = (): void => killAllSync();

@@ -1,0 +1,68 @@
+import { execFileSync } from "node:child_process";
+import { basename } from "node:path";
+import { afterAll, beforeAll, beforeEach, expect } from "vitest";
+import { type LocalAws, type StartLocalAwsOptions, startLocalAws } from "../emulators/local-aws.js";
+import { processExists } from "../emulators/processes.js";
+
+export const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"] as const;
+
+/** Child processes of this process still running a moto launcher (there must be none after stop). */
+export function motoChildren(): number[] {
+  const out = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => Number(cols[1]) === process.pid && cols.slice(2).join(" ").includes("moto_server.py"))
+    .map((cols) => Number(cols[0]));
+}
+
+/**
+ * One local AWS per test file (starting moto costs ~1.5 s), reset before every test. After the
+ * file: stopped, and proven gone. Prints how long the file's local AWS lived.
+ */
+export function useLocalAws(
+  file: string,
+  options: Partial<StartLocalAwsOptions> = {},
+): { readonly aws: LocalAws } {
+  let aws: LocalAws | undefined;
+  let started = 0;
+  let fresh = true;
+  beforeAll(async () => {
+    started = performance.now();
+    aws = await startLocalAws({ regions: REGIONS, clock: "manual", ...options });
+  });
+  beforeEach(async () => {
+    if (!aws) throw new Error("the local AWS did not start (see the beforeAll error)");
+    if (fresh) fresh = false;
+    else await aws.reset();
+  });
+  afterAll(async () => {
+    if (!aws) return;
+    const pids = aws.pids;
+    await aws.stop();
+    for (const pid of pids)
+      expect(processExists(pid), `moto (pid ${pid}) is still running after stop()`).toBe(false);
+    expect(motoChildren(), "moto launchers still running as children of the test process").toEqual([]);
+    console.log(
+      `[local-aws] ${basename(file)}: local AWS up ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  });
+  return {
+    get aws(): LocalAws {
+      if (!aws) throw new Error("the local AWS did not start (see the beforeAll error)");
+      return aws;
+    },
+  };
+}
+
+/** The error a promise rejects with (fails the test when it resolves). */
+export async function rejection(
+  promise: Promise<unknown>,
+): Promise<Error & { $metadata?: { httpStatusCode?: number; attempts?: number } }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { $metadata?: { httpStatusCode?: number; attempts?: number } };
+  }
+  throw new Error("expected the call to fail, but it succeeded");
+}
