@@ -203,7 +203,7 @@ describe("Image Builder emulator: building images", () => {
     expect(message?.version).toBe("1.0.0");
     expect(message?.buildVersion).toBe(1);
     expect(message?.dateCreated).toMatch(/^[A-Z][a-z]{2} \d{1,2}, \d{4} \d{1,2}:\d{2}:\d{2} [AP]M$/);
-    expect((message?.outputResources as { amis: unknown[] }).amis).toEqual(
+    expect((message?.outputResources as { amis: unknown[] } | undefined)?.amis).toEqual(
       amis.map((a) => ({
         region: a.region,
         image: a.image,
@@ -212,7 +212,7 @@ describe("Image Builder emulator: building images", () => {
         accountId: aws.accountId,
       })),
     );
-    expect((message?.imageRecipe as { parentImage: string }).parentImage).toBe(
+    expect((message?.imageRecipe as { parentImage: string } | undefined)?.parentImage).toBe(
       image.imageRecipe?.parentImage,
     );
 
