@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadProject } from "../src/config/index.js";
 import { ConfigError, errorMessage, exitCodeFor, formatProblem } from "../src/errors.js";
-import { type LocalAws, startLocalAws } from "../test/emulators/local-aws.js";
+import type { LocalAws } from "../test/emulators/local-aws.js";
 
 const USAGE = `Usage: npm run local-aws -- [options]
 
@@ -91,6 +91,8 @@ async function main(): Promise<number> {
     process.stderr.write(
       `local-aws: starting moto and the Image Builder emulator for ${regions.join(", ")} …\n`,
     );
+    // Loaded only once the flags are good: it pulls in the AWS SDK clients.
+    const { startLocalAws } = await import("../test/emulators/local-aws.js");
     aws = await startLocalAws({
       regions,
       clock: "real",
