@@ -65,7 +65,7 @@ export interface ClientConfig {
 }
 
 export interface LocalAws {
-  /** AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IMAGEBUILDER, AWS_ACCESS_KEY_ID/SECRET, AWS_REGION, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED. */
+  /** AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IMAGEBUILDER, AWS_ACCESS_KEY_ID/SECRET, AWS_REGION (+ AWS_DEFAULT_REGION), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED. */
   readonly env: Readonly<Record<string, string>>;
   /** aws = the fault proxy in front of moto; moto = moto itself (calls there are not recorded). */
   readonly endpoints: { readonly aws: string; readonly imagebuilder: string; readonly moto: string };
@@ -244,6 +244,8 @@ export async function startLocalAws(options: StartLocalAwsOptions): Promise<Loca
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     AWS_REGION: regions[0] ?? "us-east-1",
+    // The AWS CLI (and older tools) read this one instead.
+    AWS_DEFAULT_REGION: regions[0] ?? "us-east-1",
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   };
 

@@ -6,7 +6,10 @@ import { processExists } from "../emulators/processes.js";
 
 export const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"] as const;
 
-/** Child processes of this process still running a moto launcher (there must be none after stop). */
+/**
+ * Child processes of this process still running a moto launcher (there must be none after stop).
+ * vitest's default `forks` pool runs each test file in its own process, so these are this file's.
+ */
 export function motoChildren(): number[] {
   const out = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" });
   return out
@@ -26,15 +29,23 @@ export function useLocalAws(
 ): { readonly aws: LocalAws } {
   let aws: LocalAws | undefined;
   let started = 0;
+  let startMs = 0;
+  const resets: number[] = [];
   let fresh = true;
   beforeAll(async () => {
     started = performance.now();
     aws = await startLocalAws({ regions: REGIONS, clock: "manual", ...options });
+    startMs = performance.now() - started;
   });
   beforeEach(async () => {
     if (!aws) throw new Error("the local AWS did not start (see the beforeAll error)");
-    if (fresh) fresh = false;
-    else await aws.reset();
+    if (fresh) {
+      fresh = false;
+      return;
+    }
+    const before = performance.now();
+    await aws.reset();
+    resets.push(performance.now() - before);
   });
   afterAll(async () => {
     if (!aws) return;
@@ -43,8 +54,10 @@ export function useLocalAws(
     for (const pid of pids)
       expect(processExists(pid), `moto (pid ${pid}) is still running after stop()`).toBe(false);
     expect(motoChildren(), "moto launchers still running as children of the test process").toEqual([]);
+    const average = resets.length > 0 ? resets.reduce((a, b) => a + b, 0) / resets.length : 0;
     console.log(
-      `[local-aws] ${basename(file)}: local AWS up ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      `[local-aws] ${basename(file)}: local AWS up ${((performance.now() - started) / 1000).toFixed(1)} s ` +
+        `(start ${Math.round(startMs)} ms, ${resets.length} resets averaging ${Math.round(average)} ms)`,
     );
   });
   return {

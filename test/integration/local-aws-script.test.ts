@@ -104,6 +104,7 @@ describe("npm run local-aws", () => {
       const env = printedEnv(stdout);
       expect(Object.keys(env).sort()).toEqual([
         "AWS_ACCESS_KEY_ID",
+        "AWS_DEFAULT_REGION",
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_IMAGEBUILDER",
         "AWS_REGION",

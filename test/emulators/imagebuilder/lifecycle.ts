@@ -339,7 +339,8 @@ export class ImageLifecycle {
         throw new Error(
           `an AMI named ${JSON.stringify(name)} already exists in ${region} (AMI names are unique per region)`,
         );
-      const description = ami.description ?? image.recipe.description;
+      // Only the build region's AMI falls back to the recipe's description; copies get none.
+      const description = ami.description ?? (region === image.region ? image.recipe.description : undefined);
       const imageId = await this.deps.direct.registerImage({
         region,
         name,
