@@ -76,7 +76,8 @@ export interface LocalAws {
   readonly pids: readonly number[];
   /**
    * SDK client options for `region`: the fault proxy (or, with `service: "imagebuilder"`, the
-   * emulator), test credentials, and maxAttempts 1 unless given.
+   * emulator directly; Image Builder requests sent to the proxy are passed on to the emulator
+   * too), test credentials, and maxAttempts 1 unless given.
    */
   clientConfig(region: string, options?: { service?: "imagebuilder"; maxAttempts?: number }): ClientConfig;
   readonly bases: {
@@ -218,7 +219,7 @@ export async function startLocalAws(options: StartLocalAwsOptions): Promise<Loca
 
   try {
     await proxy.start();
-    await ibServer.start();
+    proxy.imageBuilderUrl = await ibServer.start();
   } catch (error) {
     await stop();
     throw error;
@@ -307,6 +308,10 @@ export async function startLocalAws(options: StartLocalAwsOptions): Promise<Loca
         await emulator.lifecycle.settle();
       },
       failNext(opts) {
+        if (!["BUILDING", "TESTING", "DISTRIBUTING"].includes(opts.phase))
+          throw new Error(
+            `imageBuilder.failNext: phase must be BUILDING, TESTING or DISTRIBUTING, not ${JSON.stringify(opts.phase)}`,
+          );
         emulator.lifecycle.failNext(opts);
       },
       throttle(fraction) {
@@ -321,9 +326,25 @@ export async function startLocalAws(options: StartLocalAwsOptions): Promise<Loca
     },
     faults: {
       fail(opts) {
+        if (!["ec2", "ssm", "sns"].includes(opts.service))
+          throw new Error(
+            `faults.fail: service must be ec2, ssm or sns, not ${JSON.stringify(opts.service)}`,
+          );
+        if (!/^[A-Z][A-Za-z0-9]+$/.test(opts.action))
+          throw new Error(
+            `faults.fail: action must be an API action name like CopyImage, not ${JSON.stringify(opts.action)}`,
+          );
+        if (opts.region !== undefined && !regions.includes(opts.region))
+          throw new Error(
+            `faults.fail: ${opts.region} is not among the local AWS regions (${regions.join(", ")})`,
+          );
         proxy.fail(opts);
       },
       pendingCopies(opts) {
+        if (!regions.includes(opts.region))
+          throw new Error(
+            `faults.pendingCopies: ${opts.region} is not among the local AWS regions (${regions.join(", ")})`,
+          );
         proxy.pendingCopies(opts);
       },
       releaseCopies(region) {

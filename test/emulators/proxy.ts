@@ -123,6 +123,8 @@ export class FaultProxy {
   private timer: NodeJS.Timeout | undefined;
   private work: Promise<void> = Promise.resolve();
   url = "";
+  /** Where Image Builder requests that reach the proxy are sent (the emulator). */
+  imageBuilderUrl: string | undefined;
 
   constructor(
     private readonly deps: {
@@ -228,6 +230,11 @@ export class FaultProxy {
     let body = await readBody(req);
     const scope = credentialScope(req.headers.authorization);
     const service = scope && RECORDED.has(scope.service) ? (scope.service as RecordedService) : undefined;
+    if (scope?.service === "imagebuilder" && this.imageBuilderUrl) {
+      // An Image Builder client given the generic endpoint: hand it to the emulator (which records it).
+      this.send(res, await this.forward(req, body, this.imageBuilderUrl));
+      return;
+    }
     if (!scope || !service) {
       this.send(res, await this.forward(req, body));
       return;
@@ -339,8 +346,8 @@ export class FaultProxy {
     };
   }
 
-  private forward(req: IncomingMessage, body: Buffer): Promise<Answer> {
-    const target = new URL(this.deps.moto.url);
+  private forward(req: IncomingMessage, body: Buffer, to: string = this.deps.moto.url): Promise<Answer> {
+    const target = new URL(to);
     const headers = { ...req.headers, host: target.host, "content-length": String(body.length) };
     delete headers["transfer-encoding"];
     return new Promise<Answer>((resolve, reject) => {

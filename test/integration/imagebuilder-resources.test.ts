@@ -8,6 +8,7 @@ import {
   GetDistributionConfigurationCommand,
   GetImageRecipeCommand,
   GetInfrastructureConfigurationCommand,
+  ImagebuilderClient,
   ListComponentBuildVersionsCommand,
   ListImagePipelinesCommand,
   ListImageRecipesCommand,
@@ -486,6 +487,16 @@ describe("Image Builder emulator: configurations and tags", () => {
       client.send(new ListTagsForResourceCommand({ resourceArn: `${resourceArn?.replace(/\/1$/, "/9")}` })),
     );
     expect(unknown.name).toBe("ResourceNotFoundException");
+  });
+
+  it("is reached through the generic endpoint too, and recorded once", async () => {
+    const { aws } = local;
+    const viaProxy = new ImagebuilderClient(aws.clientConfig("ap-southeast-2"));
+    const out = await viaProxy.send(new CreateComponentCommand(component()));
+    expect(out.componentBuildVersionArn).toMatch(/^arn:aws:imagebuilder:ap-southeast-2:/);
+    expect(aws.calls().map((c) => [c.service, c.action, c.region, c.mutating, c.status])).toEqual([
+      ["imagebuilder", "CreateComponent", "ap-southeast-2", true, 200],
+    ]);
   });
 
   it("says clearly which operations it does not emulate", async () => {

@@ -190,6 +190,20 @@ describe("the fault proxy in front of moto", () => {
     await sns.send(new PublishCommand({ TopicArn: topic.TopicArn, Message: "m" }));
   });
 
+  it("refuses fault settings that could never match, naming the problem", () => {
+    const { aws } = local;
+    const error = { code: "X", message: "y" };
+    expect(() => aws.faults.fail({ service: "ec2", action: "copyImage", error })).toThrow(
+      /action must be an API action name/,
+    );
+    expect(() =>
+      aws.faults.fail({ service: "ec2", action: "CopyImage", region: "eu-west-3", error }),
+    ).toThrow(/eu-west-3 is not among the local AWS regions/);
+    expect(() => aws.faults.pendingCopies({ region: "us-west-2", outcome: "available" })).toThrow(
+      /us-west-2 is not among/,
+    );
+  });
+
   it("keeps copies pending on the clock, then available; other regions are unaffected", async () => {
     const { aws } = local;
     aws.faults.pendingCopies({ region: "eu-west-1", forMs: 60_000, outcome: "available" });
