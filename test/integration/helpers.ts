@@ -1,5 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { basename } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, beforeEach, expect } from "vitest";
 import { type LocalAws, type StartLocalAwsOptions, startLocalAws } from "../emulators/local-aws.js";
 import { processExists } from "../emulators/processes.js";
@@ -32,12 +34,22 @@ export function useLocalAws(
   let startMs = 0;
   const resets: number[] = [];
   let fresh = true;
+  let failed = false;
+  const logDir = mkdtempSync(join(tmpdir(), `ops-rig-${basename(file, ".test.ts")}-`));
   beforeAll(async () => {
     started = performance.now();
-    aws = await startLocalAws({ regions: REGIONS, clock: "manual", ...options });
+    try {
+      aws = await startLocalAws({ regions: REGIONS, clock: "manual", logDir, ...options });
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
     startMs = performance.now() - started;
   });
-  beforeEach(async () => {
+  beforeEach(async (context) => {
+    context.onTestFailed(() => {
+      failed = true;
+    });
     if (!aws) throw new Error("the local AWS did not start (see the beforeAll error)");
     if (fresh) {
       fresh = false;
@@ -48,12 +60,15 @@ export function useLocalAws(
     resets.push(performance.now() - before);
   });
   afterAll(async () => {
+    // Logs are kept when something failed (that is when they are needed), removed otherwise.
+    if (failed) console.log(`[local-aws] ${basename(file)}: logs kept in ${logDir}`);
     if (!aws) return;
     const pids = aws.pids;
     await aws.stop();
     for (const pid of pids)
       expect(processExists(pid), `moto (pid ${pid}) is still running after stop()`).toBe(false);
     expect(motoChildren(), "moto launchers still running as children of the test process").toEqual([]);
+    if (!failed) rmSync(logDir, { recursive: true, force: true });
     const average = resets.length > 0 ? resets.reduce((a, b) => a + b, 0) / resets.length : 0;
     console.log(
       `[local-aws] ${basename(file)}: local AWS up ${((performance.now() - started) / 1000).toFixed(1)} s ` +
