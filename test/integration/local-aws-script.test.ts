@@ -170,16 +170,21 @@ describe("npm run local-aws", () => {
   });
 
   it("leaves no moto behind even when killed outright", async () => {
-    const script = runScript(["--regions", "eu-west-1"]);
-    await until("the printed environment", () =>
-      script.stdout().includes("# Ctrl-C stops everything.") ? true : undefined,
-    );
-    const motoPid = Number(/moto \(pid (\d+)\)/.exec(script.stdout())?.[1]);
-    motoPids.push(motoPid);
-    script.child.kill("SIGKILL");
-    await script.exited;
-    // moto's launcher watches its stdin: when the owner dies the pipe closes and it exits.
-    await until(`moto ${motoPid} to exit`, () => (processExists(motoPid) ? undefined : true), 10_000);
+    const logDir = await mkdtemp(join(tmpdir(), "ops-rig-local-aws-script-"));
+    try {
+      const script = runScript(["--regions", "eu-west-1", "--log-dir", logDir]);
+      await until("the printed environment", () =>
+        script.stdout().includes("# Ctrl-C stops everything.") ? true : undefined,
+      );
+      const motoPid = Number(/moto \(pid (\d+)\)/.exec(script.stdout())?.[1]);
+      motoPids.push(motoPid);
+      script.child.kill("SIGKILL");
+      await script.exited;
+      // moto's launcher watches its stdin: when the owner dies the pipe closes and it exits.
+      await until(`moto ${motoPid} to exit`, () => (processExists(motoPid) ? undefined : true), 10_000);
+    } finally {
+      await rm(logDir, { recursive: true, force: true });
+    }
   });
 
   it("rejects bad flags, naming them, without starting anything", async () => {
