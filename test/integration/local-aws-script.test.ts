@@ -1,0 +1,199 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
+import {
+  CreateImageCommand,
+  CreateImageRecipeCommand,
+  GetImageCommand,
+  ImagebuilderClient,
+} from "@aws-sdk/client-imagebuilder";
+import { afterAll, describe, expect, it } from "vitest";
+import { BASE_INFO } from "../../src/config/bases.js";
+import { processExists } from "../emulators/processes.js";
+import { REPO_ROOT } from "../helpers/project.js";
+import { motoChildren } from "./helpers.js";
+import {
+  createInfrastructure,
+  createRecipeComponents,
+  recipeInput,
+  recipeShape,
+} from "./imagebuilder-fixtures.js";
+
+/** `npm run local-aws` for real: started as a process, used through the environment it prints, stopped by signal. */
+
+const started: ChildProcess[] = [];
+const motoPids: number[] = [];
+const fileStart = performance.now();
+
+function runScript(args: readonly string[]): {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/local-aws.ts", ...args], {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  started.push(child);
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    out += chunk.toString("utf8");
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    err += chunk.toString("utf8");
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+function printedEnv(stdout: string): Record<string, string> {
+  return Object.fromEntries(
+    stdout
+      .split("\n")
+      .map((line) => /^export ([A-Z0-9_]+)=(.*)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1] ?? "", m[2] ?? ""]),
+  );
+}
+
+afterAll(async () => {
+  for (const child of started)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const pid of motoPids)
+    await until(`moto ${pid} to exit`, () => (processExists(pid) ? undefined : true), 10_000);
+  expect(motoChildren()).toEqual([]);
+  console.log(
+    `[local-aws] local-aws-script.test.ts: ${((performance.now() - fileStart) / 1000).toFixed(1)} s`,
+  );
+});
+
+describe("npm run local-aws", () => {
+  it("starts the pipeline's regions, prints the environment, serves real-clock builds, and stops everything on Ctrl-C", async () => {
+    const logDir = await mkdtemp(join(tmpdir(), "ops-rig-local-aws-script-"));
+    try {
+      const script = runScript([
+        "--phase-ms",
+        "PENDING=50,BUILDING=150,TESTING=50,DISTRIBUTING=50",
+        "--log-dir",
+        logDir,
+      ]);
+      await until("the printed environment", () =>
+        script.stdout().includes("# Ctrl-C stops everything.") ? true : undefined,
+      );
+      const stdout = script.stdout();
+      expect(stdout).toMatch(/# regions: us-east-1 eu-west-1 ap-southeast-2 /); // from recipes/pipeline.yaml
+      const env = printedEnv(stdout);
+      expect(Object.keys(env).sort()).toEqual([
+        "AWS_ACCESS_KEY_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_IMAGEBUILDER",
+        "AWS_REGION",
+        "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED",
+        "AWS_SECRET_ACCESS_KEY",
+      ]);
+      const motoPid = Number(/moto \(pid (\d+)\)/.exec(stdout)?.[1]);
+      expect(processExists(motoPid)).toBe(true);
+      motoPids.push(motoPid);
+
+      const credentials = {
+        accessKeyId: env.AWS_ACCESS_KEY_ID ?? "",
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "",
+      };
+      const endpoint = env.AWS_ENDPOINT_URL ?? "";
+      const ec2 = new EC2Client({ region: "ap-southeast-2", endpoint, credentials, maxAttempts: 1 });
+      const bases = await ec2.send(
+        new DescribeImagesCommand({
+          Owners: [BASE_INFO["debian-13"].owner],
+          Filters: [{ Name: "name", Values: [BASE_INFO["debian-13"].namePattern("arm64")] }],
+        }),
+      );
+      expect(bases.Images).toHaveLength(3);
+
+      // The real clock moves a build along by itself.
+      const ib = new ImagebuilderClient({
+        region: "us-east-1",
+        endpoint: env.AWS_ENDPOINT_URL_IMAGEBUILDER ?? "",
+        credentials,
+        maxAttempts: 1,
+      });
+      const shape = await recipeShape("light", "ubuntu-24.04", "arm64");
+      const recipe = await ib.send(
+        new CreateImageRecipeCommand(recipeInput(shape, await createRecipeComponents(ib, shape))),
+      );
+      const infra = await createInfrastructure(ib);
+      const image = await ib.send(
+        new CreateImageCommand({
+          imageRecipeArn: recipe.imageRecipeArn,
+          infrastructureConfigurationArn: infra,
+        }),
+      );
+      const seen = new Set<string>();
+      await until("the image to become AVAILABLE", async () => {
+        const status = (
+          await ib.send(new GetImageCommand({ imageBuildVersionArn: image.imageBuildVersionArn }))
+        ).image?.state?.status;
+        if (status) seen.add(status);
+        return status === "AVAILABLE" ? true : undefined;
+      });
+      expect(seen.has("AVAILABLE")).toBe(true);
+
+      script.child.kill("SIGINT");
+      expect(await script.exited).toBe(0);
+      expect(script.stderr()).toMatch(/SIGINT: stopping …\nlocal-aws: stopped/);
+      expect(processExists(motoPid)).toBe(false);
+      // Nothing lost: moto's and the emulator's logs are where the script said.
+      expect(await readFile(join(logDir, "moto.log"), "utf8")).toMatch(/"POST \/ HTTP\/1\.1" 200/);
+      expect(await readFile(join(logDir, "imagebuilder.log"), "utf8")).toMatch(/AVAILABLE/);
+    } finally {
+      await rm(logDir, { recursive: true, force: true });
+    }
+  });
+
+  it("leaves no moto behind even when killed outright", async () => {
+    const logDir = await mkdtemp(join(tmpdir(), "ops-rig-local-aws-script-"));
+    try {
+      const script = runScript(["--regions", "eu-west-1", "--log-dir", logDir]);
+      await until("the printed environment", () =>
+        script.stdout().includes("# Ctrl-C stops everything.") ? true : undefined,
+      );
+      const motoPid = Number(/moto \(pid (\d+)\)/.exec(script.stdout())?.[1]);
+      motoPids.push(motoPid);
+      script.child.kill("SIGKILL");
+      await script.exited;
+      // moto's launcher watches its stdin: when the owner dies the pipe closes and it exits.
+      await until(`moto ${motoPid} to exit`, () => (processExists(motoPid) ? undefined : true), 10_000);
+    } finally {
+      await rm(logDir, { recursive: true, force: true });
+    }
+  });
+
+  it("rejects bad flags, naming them, without starting anything", async () => {
+    const badRegion = runScript(["--regions", "us-east-1,nowhere"]);
+    const badPhase = runScript(["--phase-ms", "COOKING=5"]);
+    const unknown = runScript(["--region", "us-east-1"]);
+    expect(await Promise.all([badRegion.exited, badPhase.exited, unknown.exited])).toEqual([2, 2, 2]);
+    expect(badRegion.stderr()).toMatch(/--regions: "nowhere" is not a list of region names/);
+    expect(badPhase.stderr()).toMatch(/--phase-ms: "COOKING=5" is not <PHASE>=<milliseconds>/);
+    expect(unknown.stderr()).toMatch(/Unknown option '--region'/);
+  });
+});
