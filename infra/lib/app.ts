@@ -24,6 +24,11 @@ export interface BuildAppOptions {
   /** Reuse a bundle (tests bundle once per file); bundles afresh when absent. */
   readonly bundle?: LambdaBundle;
   readonly outdir?: string;
+  /**
+   * CDK's built-in CloudFormation rules (on by default, as in `cdk synth`). They only ever warn, and
+   * load a WASM engine that costs seconds per process, so in-process tests turn them off.
+   */
+  readonly cloudFormationRules?: boolean;
 }
 
 export interface BuiltApp {
@@ -38,6 +43,7 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   const app = new App({
     context: { ...(options.context ?? {}) },
     postCliContext: FEATURE_FLAGS,
+    builtinCloudFormationValidation: options.cloudFormationRules ?? true,
     ...(options.outdir ? { outdir: options.outdir } : {}),
   });
   const settings = await loadSettings(

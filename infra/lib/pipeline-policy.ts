@@ -227,13 +227,15 @@ export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string,
           "kms:GenerateDataKeyWithoutPlaintext",
         ],
         resources: group.resources,
-        conditions: conditions(viaEc2, group.conditions),
+        conditions: conditions(regional, viaEc2, group.conditions),
       }),
       new iam.PolicyStatement({
         sid: `GrantAmiKeysToEc2${suffix}`,
         actions: ["kms:CreateGrant"],
         resources: group.resources,
-        conditions: conditions(viaEc2, group.conditions, { Bool: { "kms:GrantIsForAWSResource": "true" } }),
+        conditions: conditions(regional, viaEc2, group.conditions, {
+          Bool: { "kms:GrantIsForAWSResource": "true" },
+        }),
       }),
     ];
   });
