@@ -46,8 +46,9 @@ function notAllowed(actions: readonly string[], statements: readonly Statement[]
 
 async function pipelineStatements(json: TemplateJson): Promise<Statement[]> {
   const fn = resourcesOfType(json, "AWS::Lambda::Function").find(([id]) => id.startsWith("PipelineFunction"));
-  const role = (fn?.[1].Properties?.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
-  return statementsOfRole(json, role);
+  const role = fn?.[1].Properties?.Role as { "Fn::GetAtt": [string, string] } | undefined;
+  if (!role) throw new Error("no pipeline function with a role in the template");
+  return statementsOfRole(json, role["Fn::GetAtt"][0]);
 }
 
 describe("every IAM statement in the template", () => {
