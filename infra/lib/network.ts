@@ -27,9 +27,10 @@ export class BuildNetwork extends Construct {
   constructor(scope: Construct, id: string, props: BuildNetworkProps) {
     super(scope, id);
     if (props.existing) {
+      // Only the security group needs the VPC, and only its id: no lookup, no subnets.
       this.vpc = ec2.Vpc.fromVpcAttributes(this, "Vpc", {
         vpcId: props.existing.vpcId,
-        availabilityZones: [],
+        availabilityZones: [Fn.select(0, Fn.getAzs())],
       });
       this.subnetId = props.existing.subnetId;
     } else {

@@ -120,12 +120,19 @@ export function policyDocuments(json: TemplateJson): PolicyDoc[] {
     const statements = asArray((doc as { Statement?: Statement | Statement[] } | undefined)?.Statement);
     docs.push({ owner, type, kind, statements, roles });
   };
+  // Roles name the managed policies they have in ManagedPolicyArns; policies name roles in Roles.
+  const attachedTo = (policyId: string) =>
+    Object.entries(json.Resources)
+      .filter(
+        ([, r]) => r.Type === "AWS::IAM::Role" && refs(r.Properties?.ManagedPolicyArns).includes(policyId),
+      )
+      .map(([roleId]) => roleId);
   for (const [id, r] of Object.entries(json.Resources)) {
     const p = r.Properties ?? {};
     switch (r.Type) {
       case "AWS::IAM::Policy":
       case "AWS::IAM::ManagedPolicy":
-        add(id, r.Type, "identity", p.PolicyDocument, refs(p.Roles));
+        add(id, r.Type, "identity", p.PolicyDocument, [...refs(p.Roles), ...attachedTo(id)]);
         break;
       case "AWS::IAM::Role":
         add(id, r.Type, "trust", p.AssumeRolePolicyDocument, [id]);
