@@ -68,6 +68,12 @@ export function cleanup(): void {
   synths.clear();
 }
 
+/** A resource's properties; throws (failing the test) when the resource is missing. */
+export function propsOf(resource: Resource | undefined): Record<string, unknown> {
+  if (!resource?.Properties) throw new Error("resource or its properties missing from the template");
+  return resource.Properties;
+}
+
 export function resourcesOfType(json: TemplateJson, type: string): [string, Resource][] {
   return Object.entries(json.Resources).filter(([, r]) => r.Type === type);
 }

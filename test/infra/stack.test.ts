@@ -12,6 +12,7 @@ import {
   actionsOf,
   cleanup,
   logicalIdOf,
+  propsOf,
   resourcesOf,
   resourcesOfType,
   type Statement,
@@ -41,7 +42,7 @@ describe("the pipeline Lambda", () => {
   it("gets the stack's resource names through the environment the handler reads", async () => {
     const { json, settings } = await synth();
     const [, fn] = resourcesOfType(json, "AWS::Lambda::Function")[0] ?? [];
-    const vars = (fn?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+    const vars = (propsOf(fn).Environment as { Variables: Record<string, unknown> }).Variables;
     expect(vars).toEqual({
       OPS_RIG_CONFIG: LAMBDA_CONFIG_PATH,
       OPS_RIG_HOME_REGION: "us-east-1",
@@ -123,9 +124,8 @@ describe("schedules", () => {
   it("may invoke the pipeline function and send to the DLQ, nothing else", async () => {
     const { json } = await synth();
     const schedule = resourcesOfType(json, "AWS::Scheduler::Schedule")[0]?.[1];
-    const role = (schedule?.Properties?.Target as { RoleArn: { "Fn::GetAtt": [string, string] } }).RoleArn[
-      "Fn::GetAtt"
-    ][0];
+    const target = propsOf(schedule).Target as { RoleArn: { "Fn::GetAtt": [string, string] } };
+    const role = target.RoleArn["Fn::GetAtt"][0];
     const actions = statementsOfRole(json, role).flatMap(actionsOf).sort();
     expect(actions).toEqual(["lambda:InvokeFunction", "sqs:SendMessage"]);
   });
@@ -155,7 +155,7 @@ describe("notifications", () => {
   it("lets Image Builder's service-linked role and CloudWatch alarms use the key", async () => {
     const { json } = await synth();
     const key = json.Resources[logicalIdOf(json, "AWS::KMS::Key", "NotificationKey")];
-    const statements = (key?.Properties?.KeyPolicy as { Statement: Statement[] }).Statement;
+    const statements = (propsOf(key).KeyPolicy as { Statement: Statement[] }).Statement;
     expect(statements).toContainEqual({
       Sid: "ImageBuilderPublishesBuildEvents",
       Effect: "Allow",
