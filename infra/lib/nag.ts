@@ -60,7 +60,8 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
   },
   {
     match: /^<[A-Za-z0-9]+\.Arn>\/\*$/,
-    reason: "Objects of a bucket this stack creates.",
+    reason:
+      "Objects of a bucket this stack creates (build logs, tools, memory captures): object keys are chosen at run time, so the ARN ends in /*.",
   },
   {
     match: /^<[A-Za-z0-9]+\.Arn>:\*$/,
