@@ -3,8 +3,8 @@ import { ConfigError, formatProblem, OpsRigError } from "../../src/errors.js";
 import { buildApp } from "../lib/app.js";
 import { removeBundle } from "../lib/bundle.js";
 
-// The CDK app `cdk synth` and `cdk deploy` run (cdk.json: `node --import tsx infra/bin/ops-rig.ts`). Context comes
-// from cdk.json and `-c key=value`; nothing here calls AWS.
+// The CDK app that `cdk synth` and `cdk deploy` run (cdk.json: `node --import tsx infra/bin/ops-rig.ts`).
+// Context comes from cdk.json and `-c key=value`; nothing here calls AWS.
 const projectRoot = resolve(import.meta.dirname, "..", "..");
 try {
   const { app, bundle } = await buildApp({ projectRoot, env: process.env });

@@ -37,4 +37,6 @@ export const RESOURCE_POLICY_EXCEPTIONS: Readonly<Record<string, string>> = {
     "The default key policy statement (kms:* for the account root) delegates the key to IAM policies; without it the account can lose control of the key (KMS developer guide: default key policy). Resource * in a key policy means this key only.",
   "AWS::KMS::Key:ImageBuilderPublishesBuildEvents":
     "Principal * narrowed by aws:PrincipalArn to Image Builder's service-linked role, which KMS would reject as a principal before it exists (it is created by the first build).",
+  "AWS::SNS::TopicPolicy:ImageBuilderPublishesBuildEvents":
+    "Principal * narrowed by aws:PrincipalArn to Image Builder's service-linked role (a principal that may not exist yet at deploy time), sns:Publish on the build-events topic only.",
 };

@@ -27,6 +27,13 @@ export interface OpsRigStackProps extends StackProps {
   readonly bundle: LambdaBundle;
 }
 
+/**
+ * The project's Node version. AWS deprecated nodejs20.x on 2026-04-30 and stops creating such
+ * functions on 2027-02-01 (updates on 2027-03-03): move this, the bundle's target and the project
+ * together.
+ */
+export const RUNTIME = lambda.Runtime.NODEJS_20_X;
+
 /** Events the schedules send; the handler tells them apart by `kind`. */
 export const NIGHTLY_INPUT = { kind: "nightly" } as const;
 export const TICK_INPUT = { kind: "tick" } as const;
@@ -114,6 +121,10 @@ export class OpsRigStack extends Stack {
       ],
     }) as s3.IBucket;
 
+    const imageBuilderServiceRole = arns.iam(
+      "role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder",
+    );
+
     // ---- Notifications: one customer key for both topics (same account, as Image Builder requires).
     this.notificationKey = new kms.Key(this, "NotificationKey", {
       description: "ops-rig SNS topics",
@@ -130,11 +141,7 @@ export class OpsRigStack extends Stack {
         actions: ["kms:GenerateDataKey*", "kms:Decrypt"],
         resources: ["*"],
         conditions: {
-          ArnEquals: {
-            "aws:PrincipalArn": arns.iam(
-              "role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder",
-            ),
-          },
+          ArnEquals: { "aws:PrincipalArn": imageBuilderServiceRole },
         },
       }),
     );
@@ -161,6 +168,30 @@ export class OpsRigStack extends Stack {
       masterKey: this.notificationKey,
       enforceSSL: true,
     });
+    // A topic policy (enforceSSL makes one) replaces SNS's default policy, so the service principals
+    // that publish here need their own statement: CloudWatch alarms from this account, and Image
+    // Builder's service-linked role (matched by ARN: it may not exist yet at deploy time).
+    this.notificationTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "CloudWatchAlarmsPublish",
+        principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions: ["sns:Publish"],
+        resources: [this.notificationTopic.topicArn],
+        conditions: {
+          StringEquals: { "aws:SourceAccount": this.account },
+          ArnLike: { "aws:SourceArn": arns.arn("cloudwatch", settings.homeRegion, this.account, "alarm:*") },
+        },
+      }),
+    );
+    this.buildTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "ImageBuilderPublishesBuildEvents",
+        principals: [new iam.AnyPrincipal()],
+        actions: ["sns:Publish"],
+        resources: [this.buildTopic.topicArn],
+        conditions: { ArnEquals: { "aws:PrincipalArn": imageBuilderServiceRole } },
+      }),
+    );
 
     // ---- Failures that must not go unnoticed land here: schedules that could not invoke, invocations
     // that failed after Lambda's retries, notifications SNS could not deliver.
@@ -245,7 +276,7 @@ export class OpsRigStack extends Stack {
 
     this.pipelineFunction = new lambda.Function(this, "PipelineFunction", {
       description: "ops-rig: observe, plan and apply the AMI bake pipeline",
-      runtime: lambda.Runtime.NODEJS_20_X,
+      runtime: RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       code: lambda.Code.fromAsset(props.bundle.dir),
       handler: `${BUNDLE_FILE.replace(/\.mjs$/, "")}.handler`,

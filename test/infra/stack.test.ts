@@ -224,6 +224,23 @@ describe("notifications", () => {
       AlarmActions: [topic],
     });
     template.hasResourceProperties("AWS::SQS::Queue", { SqsManagedSseEnabled: true });
+    // The topic policy (TLS only) replaces SNS's default one, so CloudWatch needs its own allowance.
+    template.hasResourceProperties("AWS::SNS::TopicPolicy", {
+      Topics: [topic],
+      PolicyDocument: Match.objectLike({
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: "CloudWatchAlarmsPublish",
+            Principal: { Service: "cloudwatch.amazonaws.com" },
+            Action: "sns:Publish",
+            Condition: {
+              StringEquals: { "aws:SourceAccount": ACCOUNT },
+              ArnLike: { "aws:SourceArn": `arn:aws:cloudwatch:us-east-1:${ACCOUNT}:alarm:*` },
+            },
+          }),
+        ]),
+      }),
+    });
   });
 });
 
