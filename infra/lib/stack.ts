@@ -254,6 +254,17 @@ export class OpsRigStack extends Stack {
         resources: [logGroup.logGroupArn],
       }),
     );
+    // The key policy names the pipeline too (its identity policy alone would do, through the account
+    // statement), so reading the key policy tells who may encrypt notifications.
+    this.notificationKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "PipelinePublishesNotifications",
+        principals: [new iam.ArnPrincipal(this.pipelineRole.roleArn)],
+        actions: ["kms:GenerateDataKey", "kms:Decrypt"],
+        resources: ["*"],
+        conditions: { StringEquals: { "kms:ViaService": arns.via("sns", [settings.homeRegion]) } },
+      }),
+    );
     const buildInstanceProfileArn = arns.iam(`instance-profile/${this.buildInstanceProfile.ref}`);
     const statements = pipelineStatements({
       arns,

@@ -152,7 +152,7 @@ describe("notifications", () => {
     );
   });
 
-  it("lets Image Builder's service-linked role and CloudWatch alarms use the key", async () => {
+  it("lets Image Builder's service-linked role, the pipeline and CloudWatch alarms use the key", async () => {
     const { json } = await synth();
     const key = json.Resources[logicalIdOf(json, "AWS::KMS::Key", "NotificationKey")];
     const statements = (propsOf(key).KeyPolicy as { Statement: Statement[] }).Statement;
@@ -167,6 +167,14 @@ describe("notifications", () => {
           "aws:PrincipalArn": `arn:aws:iam::${ACCOUNT}:role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder`,
         },
       },
+    });
+    expect(statements).toContainEqual({
+      Sid: "PipelinePublishesNotifications",
+      Effect: "Allow",
+      Principal: { AWS: arnOf(logicalIdOf(json, "AWS::IAM::Role", "PipelineRole")) },
+      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Resource: "*",
+      Condition: { StringEquals: { "kms:ViaService": ["sns.us-east-1.amazonaws.com"] } },
     });
     expect(statements).toContainEqual({
       Sid: "CloudWatchAlarmsNotify",
@@ -486,6 +494,47 @@ describe("the forensic instance and the responder roles", () => {
         { Cidr: "10.8.0.0/16", Description: "responder VPN" },
         { Cidr: "192.168.40.0/24", Description: "responder VPN" },
       ],
+    });
+  });
+});
+
+describe("the whole template", () => {
+  it("holds exactly these resources: nothing (such as a custom-resource Lambda) slips in unreviewed", async () => {
+    const { json } = await synth();
+    const counts: Record<string, number> = {};
+    for (const r of Object.values(json.Resources)) counts[r.Type] = (counts[r.Type] ?? 0) + 1;
+    expect(counts).toEqual({
+      "AWS::CloudWatch::Alarm": 2,
+      "AWS::EC2::FlowLog": 1,
+      "AWS::EC2::InternetGateway": 1,
+      "AWS::EC2::PrefixList": 1,
+      "AWS::EC2::Route": 1,
+      "AWS::EC2::RouteTable": 1,
+      "AWS::EC2::SecurityGroup": 1,
+      "AWS::EC2::Subnet": 1,
+      "AWS::EC2::SubnetRouteTableAssociation": 1,
+      "AWS::EC2::VPC": 1,
+      "AWS::EC2::VPCGatewayAttachment": 1,
+      // Build instance, forensic instance.
+      "AWS::IAM::InstanceProfile": 2,
+      // Pipeline: ec2, ssm-sns, imagebuilder, kms; responders: six.
+      "AWS::IAM::ManagedPolicy": 10,
+      "AWS::IAM::Policy": 4,
+      // Pipeline, build instance, forensic instance, six responders, the schedules' role.
+      "AWS::IAM::Role": 10,
+      "AWS::KMS::Key": 2,
+      "AWS::Lambda::EventInvokeConfig": 1,
+      "AWS::Lambda::Function": 1,
+      "AWS::Lambda::Permission": 1,
+      "AWS::Logs::LogGroup": 1,
+      "AWS::S3::Bucket": 4,
+      "AWS::S3::BucketPolicy": 4,
+      "AWS::SNS::Subscription": 1,
+      "AWS::SNS::Topic": 2,
+      "AWS::SNS::TopicPolicy": 2,
+      "AWS::SQS::Queue": 1,
+      "AWS::SQS::QueuePolicy": 1,
+      "AWS::Scheduler::Schedule": 2,
     });
   });
 });
