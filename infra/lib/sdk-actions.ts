@@ -184,6 +184,23 @@ function call(file: string, client: string, symbol: string): SdkCall {
   return { file, client, symbol, actions: [OPERATION_ACTION_OVERRIDES[action] ?? action] };
 }
 
+/**
+ * The SDK calls of the project source files a bundle contains (`src/**`, from esbuild's metafile).
+ * Fails loudly when adapters ship but no call is found in them: the scanner would otherwise pass a
+ * policy it never checked.
+ */
+export function bundleSdkCalls(sourceFiles: readonly string[], read: (file: string) => string): SdkCall[] {
+  const sources = sourceFiles.filter((f) => f.startsWith("src/"));
+  const calls = sources.flatMap((file) => scanSdkCalls(file, read(file)));
+  const adapters = sources.filter((f) => f.startsWith("src/aws/"));
+  if (adapters.length > 0 && calls.length === 0) {
+    throw new Error(
+      `the Lambda bundle includes adapters (${adapters.join(", ")}) but no AWS SDK command, paginator or waiter was found in them: the scanner no longer understands how they call AWS`,
+    );
+  }
+  return calls;
+}
+
 /** Every action the calls need: their own, plus the implied ones; minus those that need none. */
 export function requiredActions(calls: readonly SdkCall[]): string[] {
   const actions = new Set<string>();

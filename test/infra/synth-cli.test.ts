@@ -55,7 +55,7 @@ describe("cdk synth (the CLI, offline)", () => {
       pluginReports: { pluginName: string; conclusion: string; violations: unknown[] }[];
     };
     for (const plugin of report.pluginReports) expect(plugin.violations, plugin.pluginName).toEqual([]);
-  });
+  }, 120_000);
 
   it("refuses bad context with the key named and exit code 2", async () => {
     const result = await cdkSynth("-c", "nightlyTimeZone=Mars/Olympus", "-c", "tickMinutes=1");
@@ -65,5 +65,5 @@ describe("cdk synth (the CLI, offline)", () => {
       'cdk context: nightlyTimeZone: not an IANA time zone (e.g. Europe/Berlin, UTC): "Mars/Olympus"',
     );
     expect(result.stderr).toContain("cdk context: tickMinutes: expected a whole number from 5 to 60, got");
-  });
+  }, 120_000);
 });
