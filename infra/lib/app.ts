@@ -1,0 +1,69 @@
+import { App, Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { bundleLambda, type LambdaBundle } from "./bundle.js";
+import { applySuppressions } from "./nag.js";
+import { type DeploySettings, loadSettings } from "./settings.js";
+import { OpsRigStack } from "./stack.js";
+
+export const STACK_NAME = "OpsRig";
+
+/**
+ * CDK feature flags the stack relies on, set here (not in cdk.json) so `cdk synth` and the tests
+ * build the same template. Server access logs through a bucket policy instead of the legacy
+ * LogDeliveryWrite ACL, which BucketOwnerEnforced buckets refuse.
+ */
+export const FEATURE_FLAGS = {
+  "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": true,
+} as const;
+
+export interface BuildAppOptions {
+  readonly projectRoot: string;
+  /** CDK context (what `-c` and cdk.json give the CLI); tests pass it directly. */
+  readonly context?: Readonly<Record<string, unknown>>;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Reuse a bundle (tests bundle once per file); bundles afresh when absent. */
+  readonly bundle?: LambdaBundle;
+  readonly outdir?: string;
+  /**
+   * CDK's built-in CloudFormation rules (on by default, as in `cdk synth`). They only ever warn, and
+   * load a WASM engine that costs seconds per process, so in-process tests turn them off.
+   */
+  readonly cloudFormationRules?: boolean;
+}
+
+export interface BuiltApp {
+  readonly app: App;
+  readonly stack: OpsRigStack;
+  readonly settings: DeploySettings;
+  readonly bundle: LambdaBundle;
+}
+
+/** The one way the app is put together, for `cdk synth` (infra/bin) and the tests alike. */
+export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
+  const app = new App({
+    context: { ...(options.context ?? {}) },
+    postCliContext: FEATURE_FLAGS,
+    builtinCloudFormationValidation: options.cloudFormationRules ?? true,
+    ...(options.outdir ? { outdir: options.outdir } : {}),
+  });
+  const settings = await loadSettings(
+    options.projectRoot,
+    (key) => app.node.tryGetContext(key),
+    options.env ?? {},
+  );
+  const bundle = options.bundle ?? bundleLambda(options.projectRoot);
+  const stack = new OpsRigStack(app, STACK_NAME, {
+    settings,
+    bundle,
+    env: { region: settings.homeRegion, ...(settings.account ? { account: settings.account } : {}) },
+    description: "ops-rig: forensic AMI bake pipeline, notifications and responder roles",
+    tags: { "ops-rig:stack": STACK_NAME },
+  });
+  applySuppressions(stack, stack.acknowledgements);
+  // cdk-nag 3 runs as a CDK policy-validation plugin: unacknowledged findings fail `cdk synth`.
+  // Acknowledgements are copied into the template metadata, so the reasons ship with the stack.
+  Validations.of(app).addPlugins(
+    new AwsSolutionsChecks(app, { verbose: true, writeSuppressionsToCloudFormation: true }),
+  );
+  return { app, stack, settings, bundle };
+}

@@ -1,0 +1,99 @@
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
+import { buildSync, type Metafile } from "esbuild";
+
+/** Where the handler lives; the lead's real handler replaces the placeholder at merge. */
+export const HANDLER_ENTRY = "src/lambda/handler.ts";
+/** Output file name inside the asset; Lambda's handler setting is `index.handler`. */
+export const BUNDLE_FILE = "index.mjs";
+/** Folder inside the asset that holds `recipes/` and `components/` (the Lambda's `OPS_RIG_CONFIG`). */
+export const CONFIG_FOLDER = "config";
+/** Where Lambda unpacks a zip asset. */
+export const LAMBDA_TASK_ROOT = "/var/task";
+
+export interface LambdaBundle {
+  /** Folder to hand to `lambda.Code.fromAsset`. */
+  readonly dir: string;
+  /** esbuild's record of every input file: the permission test reads which `src/` files ship. */
+  readonly metafile: Metafile;
+  /** Project-relative source files in the bundle (no node_modules), sorted. */
+  readonly sourceFiles: readonly string[];
+  readonly bytes: number;
+  readonly millis: number;
+}
+
+/**
+ * Bundles the Lambda handler with esbuild into a fresh folder under `<projectRoot>/.cache/`, next to
+ * a copy of the project's `recipes/` and `components/`.
+ *
+ * ESM, because the code base is ESM and uses `import.meta`; the banner gives bundled CommonJS
+ * dependencies a `require` for Node built-ins. Everything (the pinned AWS SDK included) is bundled
+ * rather than relying on the runtime's SDK, so the Lambda runs the versions the tests ran. The folder
+ * sits at a fixed depth under the project so source-map paths, and with them the asset hash, are the
+ * same on every machine.
+ */
+export function bundleLambda(projectRoot: string): LambdaBundle {
+  const started = performance.now();
+  const cacheDir = join(projectRoot, ".cache");
+  mkdirSync(cacheDir, { recursive: true });
+  const dir = mkdtempSync(join(cacheDir, "lambda-"));
+  try {
+    const result = buildSync({
+      absWorkingDir: projectRoot,
+      entryPoints: [HANDLER_ENTRY],
+      outfile: join(dir, BUNDLE_FILE),
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "esm",
+      mainFields: ["module", "main"],
+      banner: {
+        js: "import { createRequire as __opsRigCreateRequire } from 'node:module'; const require = __opsRigCreateRequire(import.meta.url);",
+      },
+      minify: true,
+      // Error classes are told apart by name (OpsRigError hierarchy, SDK exceptions).
+      keepNames: true,
+      sourcemap: "linked",
+      sourcesContent: false,
+      legalComments: "linked",
+      metafile: true,
+      logLevel: "silent",
+    });
+    if (result.errors.length > 0) {
+      throw new Error(
+        `esbuild failed to bundle ${HANDLER_ENTRY}: ${result.errors.map((e) => e.text).join("; ")}`,
+      );
+    }
+    const metafile = result.metafile;
+    if (!metafile) throw new Error("esbuild returned no metafile");
+    for (const folder of ["recipes", "components"]) {
+      cpSync(join(projectRoot, folder), join(dir, CONFIG_FOLDER, folder), {
+        recursive: true,
+        // Editor and OS droppings have no business in the Lambda.
+        filter: (source) => !basename(source).startsWith("."),
+      });
+    }
+    const sourceFiles = Object.keys(metafile.inputs)
+      .filter((file) => !file.includes("node_modules/"))
+      .sort();
+    return { dir, metafile, sourceFiles, bytes: folderBytes(dir), millis: performance.now() - started };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export function removeBundle(bundle: LambdaBundle): void {
+  rmSync(bundle.dir, { recursive: true, force: true });
+}
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) total += statSync(join(entry.parentPath, entry.name)).size;
+  }
+  return total;
+}
+
+/** `OPS_RIG_CONFIG` as the Lambda sees it. */
+export const LAMBDA_CONFIG_PATH = `${LAMBDA_TASK_ROOT}/${CONFIG_FOLDER}`;

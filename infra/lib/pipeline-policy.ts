@@ -1,0 +1,281 @@
+import * as iam from "aws-cdk-lib/aws-iam";
+import { type Arns, conditions, hasTag, tagEquals } from "./arns.js";
+import { IMAGE_BUILDER_CREATED_BY, IMAGE_BUILDER_NAME_PREFIX, TAGS } from "./names.js";
+
+export interface PipelinePolicyInputs {
+  readonly arns: Arns;
+  readonly parameterPrefix: string;
+  /** The responders' topic and its customer key. */
+  readonly notificationTopicArn: string;
+  readonly notificationKeyArn: string;
+  /** The Image Builder build instance's role and profile: the only role the pipeline may pass. */
+  readonly buildRoleArn: string;
+  readonly buildInstanceProfileArn: string;
+  /** Customer keys for AMI copies from pipeline.yaml `copy.kmsKeys`, by region (may be empty). */
+  readonly copyKmsKeys: Readonly<Record<string, string>>;
+}
+
+/**
+ * The pipeline Lambda's permissions, grouped by service so each managed policy stays under IAM's
+ * 6,144-character quota. Exactly the calls of the adapters in src/aws/ (the test derives them from
+ * the bundle) plus what AWS checks on their behalf (`IMPLIED_ACTIONS` in sdk-actions.ts).
+ */
+export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string, iam.PolicyStatement[]> {
+  const { arns } = inputs;
+  const images = arns.ec2Public("image");
+  const snapshots = arns.ec2Public("snapshot");
+  const regional = arns.inRegions();
+
+  const ec2 = [
+    new iam.PolicyStatement({
+      sid: "FindImagesAndRegions",
+      // Describe* calls have no resource-level permissions in EC2.
+      actions: ["ec2:DescribeImages", "ec2:DescribeRegions"],
+      resources: ["*"],
+      conditions: regional,
+    }),
+    new iam.PolicyStatement({
+      sid: "CopyImagesToTargetRegions",
+      // Since 2024-10-28 CopyImage authorizes the source AMI too; both are images/snapshots:
+      // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/copy-ami-permissions.html
+      actions: ["ec2:CopyImage"],
+      resources: [images, snapshots],
+      conditions: regional,
+    }),
+    new iam.PolicyStatement({
+      sid: "TagCopiesWhenCreated",
+      actions: ["ec2:CreateTags"],
+      resources: [images, snapshots],
+      conditions: conditions(regional, { StringEquals: { "ec2:CreateAction": "CopyImage" } }),
+    }),
+    new iam.PolicyStatement({
+      sid: "RetagOwnImages",
+      actions: ["ec2:CreateTags"],
+      resources: [images, snapshots],
+      conditions: conditions(regional, hasTag(TAGS.toolset)),
+    }),
+    new iam.PolicyStatement({
+      sid: "RetireOwnImages",
+      actions: ["ec2:DeregisterImage", "ec2:EnableImageDeprecation", "ec2:DisableImageDeprecation"],
+      resources: [images],
+      conditions: conditions(regional, hasTag(TAGS.toolset)),
+    }),
+    new iam.PolicyStatement({
+      sid: "DeleteSnapshotsOfOwnCopies",
+      // DeregisterImage with DeleteAssociatedSnapshots deletes each snapshot only where the caller may
+      // ec2:DeleteSnapshot it (the response reports "missing-permissions" per snapshot otherwise).
+      // Copies carry the toolset tag through CopyImage's TagSpecifications (ResourceType snapshot).
+      actions: ["ec2:DeleteSnapshot"],
+      resources: [snapshots],
+      conditions: conditions(regional, hasTag(TAGS.toolset)),
+    }),
+    new iam.PolicyStatement({
+      sid: "DeleteSnapshotsOfOwnBuilds",
+      // Snapshots of the AMIs Image Builder registers carry CreatedBy=EC2 Image Builder (its
+      // service-linked role policy keys RegisterImage on that tag); only the home region builds.
+      actions: ["ec2:DeleteSnapshot"],
+      resources: [snapshots],
+      conditions: conditions(
+        arns.inHomeRegion(),
+        tagEquals(IMAGE_BUILDER_CREATED_BY.key, IMAGE_BUILDER_CREATED_BY.value),
+      ),
+    }),
+  ];
+
+  const parameterArns = arns.regions.flatMap((region) => [
+    arns.arn("ssm", region, arns.account, `parameter${inputs.parameterPrefix}`),
+    arns.arn("ssm", region, arns.account, `parameter${inputs.parameterPrefix}/*`),
+  ]);
+  const ssmAndSns = [
+    new iam.PolicyStatement({
+      sid: "ReadPublishedParameters",
+      actions: [
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+        "ssm:GetParameterHistory",
+      ],
+      resources: parameterArns,
+    }),
+    new iam.PolicyStatement({
+      sid: "PublishParameters",
+      // PutParameter with Tags also needs AddTagsToResource.
+      actions: ["ssm:PutParameter", "ssm:LabelParameterVersion", "ssm:AddTagsToResource"],
+      resources: parameterArns,
+    }),
+    new iam.PolicyStatement({
+      sid: "ReadPublicBaseImageParameters",
+      // Canonical's and Debian's public parameters name the newest base AMI; Image Builder also
+      // resolves a recipe's `ssm:` parent image with the caller's rights (unverified: granted anyway).
+      actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+      resources: arns.regions.flatMap((region) => [
+        arns.arn("ssm", region, "", "parameter/aws/service/canonical/*"),
+        arns.arn("ssm", region, "", "parameter/aws/service/debian/*"),
+      ]),
+    }),
+    new iam.PolicyStatement({
+      sid: "NotifyResponders",
+      actions: ["sns:Publish"],
+      resources: [inputs.notificationTopicArn],
+    }),
+    new iam.PolicyStatement({
+      sid: "EncryptNotifications",
+      // Publishing to an SSE topic needs the customer key through SNS:
+      // https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+      actions: ["kms:GenerateDataKey", "kms:Decrypt"],
+      resources: [inputs.notificationKeyArn],
+      conditions: { StringEquals: { "kms:ViaService": arns.via("sns", [arns.homeRegion]) } },
+    }),
+  ];
+
+  const ib = (type: string) =>
+    arns.arn("imagebuilder", arns.homeRegion, arns.account, `${type}/${IMAGE_BUILDER_NAME_PREFIX}*`);
+  const ownImageBuilder = [
+    ib("component"),
+    ib("image-recipe"),
+    ib("infrastructure-configuration"),
+    ib("distribution-configuration"),
+    ib("image"),
+  ];
+  const home = arns.inHomeRegion();
+  const imageBuilder = [
+    new iam.PolicyStatement({
+      sid: "ListImageBuilderResources",
+      // The List* calls over a whole resource type have no resource-level permissions.
+      actions: [
+        "imagebuilder:ListComponents",
+        "imagebuilder:ListImageRecipes",
+        "imagebuilder:ListInfrastructureConfigurations",
+        "imagebuilder:ListDistributionConfigurations",
+        "imagebuilder:ListImages",
+      ],
+      resources: ["*"],
+      conditions: home,
+    }),
+    new iam.PolicyStatement({
+      sid: "ReadOwnImageBuilderResources",
+      actions: [
+        "imagebuilder:GetComponent",
+        "imagebuilder:ListComponentBuildVersions",
+        "imagebuilder:GetImageRecipe",
+        "imagebuilder:GetInfrastructureConfiguration",
+        "imagebuilder:GetDistributionConfiguration",
+        "imagebuilder:GetImage",
+        "imagebuilder:ListImageBuildVersions",
+        "imagebuilder:ListTagsForResource",
+      ],
+      resources: ownImageBuilder,
+      conditions: home,
+    }),
+    new iam.PolicyStatement({
+      sid: "ManageOwnImageBuilderResources",
+      // Names are ops-rig-<component> and ops-rig-<toolset>-<base>-<arch> (DESIGN), and an image's
+      // ARN is named after its recipe, so one prefix covers everything the pipeline creates.
+      actions: [
+        "imagebuilder:CreateComponent",
+        "imagebuilder:CreateImageRecipe",
+        "imagebuilder:CreateInfrastructureConfiguration",
+        "imagebuilder:UpdateInfrastructureConfiguration",
+        "imagebuilder:CreateDistributionConfiguration",
+        "imagebuilder:UpdateDistributionConfiguration",
+        "imagebuilder:CreateImage",
+        "imagebuilder:CancelImageCreation",
+        "imagebuilder:TagResource",
+      ],
+      resources: ownImageBuilder,
+      conditions: home,
+    }),
+    new iam.PolicyStatement({
+      sid: "PassOnlyTheBuildInstanceRole",
+      // Infrastructure configurations name an instance profile; Image Builder checks that the caller
+      // may pass its role to EC2 (AWSImageBuilderFullAccess conditions PassRole on ec2.amazonaws.com;
+      // imagebuilder.amazonaws.com is allowed too in case a region checks that service instead).
+      actions: ["iam:PassRole"],
+      resources: [inputs.buildRoleArn],
+      conditions: {
+        StringEquals: { "iam:PassedToService": ["ec2.amazonaws.com", "imagebuilder.amazonaws.com"] },
+      },
+    }),
+    new iam.PolicyStatement({
+      sid: "ReadTheBuildInstanceProfile",
+      actions: ["iam:GetInstanceProfile"],
+      resources: [inputs.buildInstanceProfileArn],
+    }),
+    new iam.PolicyStatement({
+      sid: "ImageBuilderServiceLinkedRole",
+      // CreateImage creates Image Builder's service-linked role on first use and checks it with
+      // GetRole (AWSImageBuilderFullAccess / AWSImageBuilderReadOnlyAccess grant the same).
+      actions: ["iam:CreateServiceLinkedRole", "iam:GetRole"],
+      resources: [arns.iam("role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder")],
+      conditions: { StringEquals: { "iam:AWSServiceName": "imagebuilder.amazonaws.com" } },
+    }),
+  ];
+
+  // CopyImage with a customer key (or from an AMI encrypted with one) makes EC2 use the key on the
+  // caller's behalf: https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html
+  const viaEc2 = { StringEquals: { "kms:ViaService": arns.via("ec2") } };
+  const kms = copyKeyGroups(arns, inputs.copyKmsKeys).flatMap((group, index) => {
+    const suffix = index === 0 ? "" : String(index + 1);
+    return [
+      new iam.PolicyStatement({
+        sid: `UseAmiKeysThroughEc2${suffix}`,
+        actions: [
+          "kms:DescribeKey",
+          "kms:Decrypt",
+          "kms:ReEncryptFrom",
+          "kms:ReEncryptTo",
+          "kms:GenerateDataKeyWithoutPlaintext",
+        ],
+        resources: group.resources,
+        conditions: conditions(regional, viaEc2, group.conditions),
+      }),
+      new iam.PolicyStatement({
+        sid: `GrantAmiKeysToEc2${suffix}`,
+        actions: ["kms:CreateGrant"],
+        resources: group.resources,
+        conditions: conditions(regional, viaEc2, group.conditions, {
+          Bool: { "kms:GrantIsForAWSResource": "true" },
+        }),
+      }),
+    ];
+  });
+
+  return { ec2, "ssm-sns": ssmAndSns, imagebuilder: imageBuilder, kms };
+}
+
+interface KeyGroup {
+  readonly resources: string[];
+  readonly conditions: Record<string, Record<string, unknown>>;
+}
+
+/**
+ * Keys named in pipeline.yaml narrow the KMS statements to exactly those keys; without any, any
+ * customer key of this account in the configured regions, and only through EC2. Aliases authorize
+ * through `kms:ResourceAliases` (KMS evaluates the key's ARN, never the alias's), so they get a
+ * group of their own.
+ */
+export function copyKeyGroups(arns: Arns, keys: Readonly<Record<string, string>>): KeyGroup[] {
+  const entries = Object.entries(keys);
+  if (entries.length === 0)
+    return [{ resources: [arns.arn("kms", "*", arns.account, "key/*")], conditions: {} }];
+  const exact = new Set<string>();
+  const aliasRegions = new Set<string>();
+  const aliases = new Set<string>();
+  for (const [region, key] of entries) {
+    const aliasArn = /^arn:[^:]+:kms:[^:]+:\d{12}:(alias\/.+)$/.exec(key);
+    if (key.startsWith("arn:") && key.includes(":key/")) exact.add(key);
+    else if (aliasArn?.[1] || key.startsWith("alias/")) {
+      aliases.add(aliasArn?.[1] ?? key);
+      aliasRegions.add(arns.arn("kms", region, arns.account, "key/*"));
+    } else exact.add(arns.arn("kms", region, arns.account, `key/${key}`));
+  }
+  const groups: KeyGroup[] = [];
+  if (exact.size > 0) groups.push({ resources: [...exact], conditions: {} });
+  if (aliases.size > 0) {
+    groups.push({
+      resources: [...aliasRegions],
+      conditions: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": [...aliases] } },
+    });
+  }
+  return groups;
+}

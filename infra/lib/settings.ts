@@ -1,0 +1,313 @@
+import { loadProject } from "../../src/config/load.js";
+import { REGION_PATTERN } from "../../src/config/schema.js";
+import type { PipelineSettings } from "../../src/config/types.js";
+import { ConfigError, type Problem } from "../../src/errors.js";
+import { renderProject } from "../../src/render/index.js";
+
+/**
+ * What a team sets when it deploys ops-rig: CDK context (`cdk.json` or `-c key=value`), with
+ * defaults from the same `recipes/pipeline.yaml` the CLI and the Lambda read. Nothing here calls
+ * AWS: `cdk synth` must work with no account and no credentials.
+ */
+export interface DeploySettings {
+  /** 12-digit account, or undefined for an account-agnostic template (the CLI's current account). */
+  readonly account: string | undefined;
+  /** Where the stack, the Lambda and Image Builder live. */
+  readonly homeRegion: string;
+  /** Where copies and parameters go (the Lambda's `OPS_RIG_TARGET_REGIONS`). */
+  readonly targetRegions: readonly string[];
+  /** Home region first, then the target regions: every region any role here may act in. */
+  readonly regions: readonly string[];
+  /** Responders' VPN ranges: the only sources SSH may come from. */
+  readonly responderCidrs: readonly string[];
+  readonly notificationEmail: string | undefined;
+  /** EventBridge Scheduler expression of the nightly run, e.g. `cron(0 2 * * ? *)`. */
+  readonly nightlySchedule: string;
+  /** IANA time zone the nightly cron is read in. */
+  readonly nightlyTimeZone: string;
+  /** Minutes between ticks that continue work in flight. */
+  readonly tickMinutes: number;
+  /** An existing VPC and subnet for builds; when absent the stack creates a small build VPC. */
+  readonly buildNetwork: { readonly vpcId: string; readonly subnetId: string } | undefined;
+  /** CIDR of the build VPC the stack creates (ignored with `buildVpcId`). */
+  readonly buildVpcCidr: string;
+  /** Days build logs (S3) are kept. */
+  readonly buildLogDays: number;
+  /** Days the Lambda's CloudWatch log group keeps events (one of CloudWatch's allowed values). */
+  readonly lambdaLogDays: number;
+  /** Days an uploaded memory capture stays locked (S3 Object Lock, governance mode). */
+  readonly evidenceLockDays: number;
+  /** Extra principals (e.g. SSO roles) that may assume the responder roles besides the forensic instance. */
+  readonly responderPrincipalArns: readonly string[];
+  /** From pipeline.yaml: the SSM prefix the Lambda publishes under. */
+  readonly parameterPrefix: string;
+  /** From pipeline.yaml: customer KMS keys for AMI copies, by region. */
+  readonly copyKmsKeys: Readonly<Record<string, string>>;
+}
+
+export type ContextReader = (key: string) => unknown;
+
+/** Every context key a team may set, with what it means: the README and the errors quote these. */
+export const CONTEXT_KEYS = {
+  account: "AWS account id to deploy to (default: the CLI's account, CDK_DEFAULT_ACCOUNT)",
+  homeRegion:
+    "region the stack, the Lambda and Image Builder run in (default: homeRegion of recipes/pipeline.yaml)",
+  targetRegions:
+    "regions AMIs are copied to and published in (default: targetRegions of recipes/pipeline.yaml)",
+  responderCidrs: "responders' VPN CIDRs, the only SSH sources (default: none, so no SSH until set)",
+  notificationEmail: "e-mail subscribed to the responders' topic (default: none)",
+  nightlySchedule: "nightly run as a Scheduler expression (default: cron(0 2 * * ? *))",
+  nightlyTimeZone: "IANA time zone of the nightly cron (default: UTC)",
+  tickMinutes: "minutes between ticks that continue work in flight (default: 15)",
+  buildVpcId: "existing VPC for builds, with buildSubnetId (default: the stack creates a small build VPC)",
+  buildSubnetId: "subnet in buildVpcId with a route to the internet (NAT or public)",
+  buildVpcCidr: "CIDR of the build VPC the stack creates (default: 10.213.0.0/24)",
+  buildLogDays: "days build logs are kept in S3 (default: 30)",
+  lambdaLogDays: "days the Lambda's log group keeps events (default: 90)",
+  evidenceLockDays: "days a memory capture is locked against deletion (default: 90)",
+  responderPrincipalArns:
+    "IAM role ARNs (e.g. SSO roles) that may also assume the responder roles (default: none)",
+} as const;
+
+export type ContextKey = keyof typeof CONTEXT_KEYS;
+
+export const DEFAULTS = {
+  nightlySchedule: "cron(0 2 * * ? *)",
+  nightlyTimeZone: "UTC",
+  tickMinutes: 15,
+  buildVpcCidr: "10.213.0.0/24",
+  buildLogDays: 30,
+  lambdaLogDays: 90,
+  evidenceLockDays: 90,
+} as const;
+
+/** CloudWatch Logs accepts only these retention values. */
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+const CONTEXT_FILE = "cdk context";
+
+/**
+ * Reads and checks every context value; collects every problem before throwing, so a team fixes its
+ * cdk.json in one pass. `pipeline` supplies the defaults (regions, parameter prefix, KMS keys).
+ */
+export function readSettings(
+  read: ContextReader,
+  pipeline: PipelineSettings,
+  env: Readonly<Record<string, string | undefined>> = {},
+): DeploySettings {
+  const problems: Problem[] = [];
+  const fail = (key: ContextKey, message: string) =>
+    problems.push({ file: CONTEXT_FILE, path: key, message });
+
+  const text = (key: ContextKey): string | undefined => {
+    const value = read(key);
+    if (value === undefined || value === null || value === "") return undefined;
+    if (typeof value !== "string") {
+      fail(key, `expected a string, got ${JSON.stringify(value)}`);
+      return undefined;
+    }
+    return value.trim();
+  };
+  // `-c key=a,b` arrives as a string, cdk.json may hold a JSON array: accept both.
+  const list = (key: ContextKey): string[] | undefined => {
+    const value = read(key);
+    if (value === undefined || value === null) return undefined;
+    if (Array.isArray(value)) {
+      if (value.every((v) => typeof v === "string")) return value.map((v) => v.trim()).filter(Boolean);
+      fail(key, `expected a list of strings, got ${JSON.stringify(value)}`);
+      return undefined;
+    }
+    if (typeof value === "string") {
+      const trimmed = value.trim();
+      if (trimmed.startsWith("[")) {
+        try {
+          const parsed: unknown = JSON.parse(trimmed);
+          if (Array.isArray(parsed) && parsed.every((v) => typeof v === "string")) return parsed;
+        } catch {
+          // reported below
+        }
+        fail(key, `expected a JSON list of strings, got ${trimmed}`);
+        return undefined;
+      }
+      return trimmed
+        .split(",")
+        .map((v) => v.trim())
+        .filter(Boolean);
+    }
+    fail(key, `expected a list of strings, got ${JSON.stringify(value)}`);
+    return undefined;
+  };
+  const integer = (key: ContextKey, fallback: number, min: number, max: number): number => {
+    const value = read(key);
+    if (value === undefined || value === null || value === "") return fallback;
+    const n =
+      typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      fail(key, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+      return fallback;
+    }
+    return n;
+  };
+
+  const account = text("account") ?? env.CDK_DEFAULT_ACCOUNT;
+  if (account !== undefined && !/^\d{12}$/.test(account))
+    fail("account", `not a 12-digit AWS account id: "${account}"`);
+
+  const homeRegion = text("homeRegion") ?? pipeline.homeRegion;
+  if (!REGION_PATTERN.test(homeRegion)) fail("homeRegion", `not an AWS region name: "${homeRegion}"`);
+  const targetRegions = list("targetRegions") ?? [...pipeline.targetRegions];
+  if (targetRegions.length === 0) fail("targetRegions", "list at least one region");
+  for (const region of targetRegions) {
+    if (!REGION_PATTERN.test(region)) fail("targetRegions", `not an AWS region name: "${region}"`);
+  }
+  if (new Set(targetRegions).size !== targetRegions.length) fail("targetRegions", "lists a region twice");
+  const partitions = new Set([homeRegion, ...targetRegions].map(partitionOf));
+  if (partitions.size > 1) fail("targetRegions", "home and target regions must be in one AWS partition");
+
+  const responderCidrs = list("responderCidrs") ?? [];
+  for (const cidr of responderCidrs) {
+    const problem = cidrProblem(cidr);
+    if (problem) fail("responderCidrs", `"${cidr}": ${problem}`);
+  }
+  if (new Set(responderCidrs).size !== responderCidrs.length) fail("responderCidrs", "lists a CIDR twice");
+
+  const notificationEmail = text("notificationEmail");
+  if (notificationEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(notificationEmail)) {
+    fail("notificationEmail", `not an e-mail address: "${notificationEmail}"`);
+  }
+
+  const nightlySchedule = text("nightlySchedule") ?? DEFAULTS.nightlySchedule;
+  const scheduleProblem = scheduleExpressionProblem(nightlySchedule);
+  if (scheduleProblem) fail("nightlySchedule", scheduleProblem);
+  const nightlyTimeZone = text("nightlyTimeZone") ?? DEFAULTS.nightlyTimeZone;
+  if (!isTimeZone(nightlyTimeZone)) {
+    fail("nightlyTimeZone", `not an IANA time zone (e.g. Europe/Berlin, UTC): "${nightlyTimeZone}"`);
+  }
+  const tickMinutes = integer("tickMinutes", DEFAULTS.tickMinutes, 5, 60);
+
+  const vpcId = text("buildVpcId");
+  const subnetId = text("buildSubnetId");
+  let buildNetwork: DeploySettings["buildNetwork"];
+  if (vpcId !== undefined || subnetId !== undefined) {
+    if (vpcId === undefined) fail("buildVpcId", "set buildVpcId together with buildSubnetId");
+    else if (!/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) fail("buildVpcId", `not a VPC id: "${vpcId}"`);
+    // Image Builder picks the default VPC's subnet when none is given, and the build security group
+    // would then belong to another VPC: an existing VPC needs its subnet named.
+    if (subnetId === undefined) fail("buildSubnetId", "set buildSubnetId together with buildVpcId");
+    else if (!/^subnet-[0-9a-f]{8,17}$/.test(subnetId))
+      fail("buildSubnetId", `not a subnet id: "${subnetId}"`);
+    if (vpcId !== undefined && subnetId !== undefined) buildNetwork = { vpcId, subnetId };
+  }
+  const buildVpcCidr = text("buildVpcCidr") ?? DEFAULTS.buildVpcCidr;
+  {
+    const problem = cidrProblem(buildVpcCidr);
+    const prefix = Number(buildVpcCidr.split("/")[1]);
+    if (problem || buildVpcCidr.includes(":"))
+      fail("buildVpcCidr", `"${buildVpcCidr}": ${problem ?? "IPv4 only"}`);
+    else if (prefix < 16 || prefix > 28) fail("buildVpcCidr", "VPC CIDRs must be /16 to /28");
+  }
+
+  const buildLogDays = integer("buildLogDays", DEFAULTS.buildLogDays, 1, 3650);
+  const lambdaLogDays = integer("lambdaLogDays", DEFAULTS.lambdaLogDays, 1, 3653);
+  if (!LOG_RETENTION_DAYS.includes(lambdaLogDays)) {
+    fail("lambdaLogDays", `CloudWatch Logs accepts only ${LOG_RETENTION_DAYS.join(", ")}`);
+  }
+  const evidenceLockDays = integer("evidenceLockDays", DEFAULTS.evidenceLockDays, 1, 36500);
+
+  const responderPrincipalArns = list("responderPrincipalArns") ?? [];
+  for (const arn of responderPrincipalArns) {
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(arn)) {
+      fail("responderPrincipalArns", `not an IAM role ARN: "${arn}"`);
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    account,
+    homeRegion,
+    targetRegions,
+    regions: [...new Set([homeRegion, ...targetRegions])],
+    responderCidrs,
+    notificationEmail,
+    nightlySchedule,
+    nightlyTimeZone,
+    tickMinutes,
+    buildNetwork,
+    buildVpcCidr,
+    buildLogDays,
+    lambdaLogDays,
+    evidenceLockDays,
+    responderPrincipalArns,
+    parameterPrefix: pipeline.parameterPrefix,
+    copyKmsKeys: pipeline.copy.kmsKeys,
+  };
+}
+
+/**
+ * Loads and renders the project the Lambda will ship (so a broken component fails `cdk synth`, not
+ * the first nightly run), then reads the context against its pipeline settings.
+ */
+export async function loadSettings(
+  projectRoot: string,
+  read: ContextReader,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<DeploySettings> {
+  const config = await loadProject(projectRoot);
+  renderProject(config);
+  return readSettings(read, config.pipeline, env);
+}
+
+export function partitionOf(region: string): string {
+  if (region.startsWith("cn-")) return "aws-cn";
+  if (region.startsWith("us-gov-")) return "aws-us-gov";
+  if (region.startsWith("us-iso-")) return "aws-iso";
+  if (region.startsWith("us-isob-")) return "aws-iso-b";
+  return "aws";
+}
+
+function cidrProblem(cidr: string): string | undefined {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (v4) {
+    const octets = v4.slice(1, 5).map(Number);
+    const prefix = Number(v4[5]);
+    if (octets.some((o) => o > 255) || prefix > 32) return "not an IPv4 CIDR";
+    if (prefix === 0) return "0.0.0.0/0 is the whole internet, not a VPN range";
+    const address = octets.reduce((acc, o) => acc * 256 + o, 0);
+    if (address % 2 ** (32 - prefix) !== 0) return "host bits are set (write the network address)";
+    return undefined;
+  }
+  const v6 = /^([0-9a-fA-F:]+)\/(\d{1,3})$/.exec(cidr);
+  if (v6?.[1]?.includes(":")) {
+    const prefix = Number(v6[2]);
+    if (prefix > 128) return "not an IPv6 CIDR";
+    if (prefix === 0) return "::/0 is the whole internet, not a VPN range";
+    return undefined;
+  }
+  return "not a CIDR (e.g. 10.8.0.0/16)";
+}
+
+/** EventBridge Scheduler: `cron(min hour day-of-month month day-of-week year)` or `rate(n unit)`. */
+function scheduleExpressionProblem(expression: string): string | undefined {
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (rate) return Number(rate[1]) > 0 ? undefined : "rate must be positive";
+  const cron = /^cron\((.*)\)$/.exec(expression);
+  if (!cron?.[1])
+    return `expected cron(min hour day-of-month month day-of-week year) or rate(...), got "${expression}"`;
+  const fields = cron[1].trim().split(/\s+/);
+  if (fields.length !== 6)
+    return `a Scheduler cron has 6 fields (min hour dom month dow year), got ${fields.length}`;
+  const [, , dom, , dow] = fields;
+  if ((dom === "?") === (dow === "?")) return "exactly one of day-of-month and day-of-week must be ?";
+  return undefined;
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

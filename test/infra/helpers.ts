@@ -1,0 +1,174 @@
+import { resolve } from "node:path";
+import { Template } from "aws-cdk-lib/assertions";
+import { type BuiltApp, buildApp } from "../../infra/lib/app.js";
+import { bundleLambda, type LambdaBundle, removeBundle } from "../../infra/lib/bundle.js";
+
+export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
+export const ACCOUNT = "111111111111";
+
+/** A synthesized stack: the app, its template as JSON and as an assertions Template. */
+export interface Synth extends BuiltApp {
+  readonly template: Template;
+  readonly json: TemplateJson;
+  readonly millis: number;
+}
+
+export interface TemplateJson {
+  readonly Resources: Record<string, Resource>;
+  readonly Outputs?: Record<string, { Value: unknown }>;
+}
+export interface Resource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+  readonly Metadata?: Record<string, unknown>;
+}
+
+let bundle: LambdaBundle | undefined;
+const synths = new Map<string, Promise<Synth>>();
+
+/** The Lambda bundle, built once per test file (vitest isolates modules per file). */
+export function sharedBundle(): LambdaBundle {
+  bundle ??= bundleLambda(REPO_ROOT);
+  return bundle;
+}
+
+/** Synthesizes the app for a context once per test file and context. */
+export function synth(overrides: Record<string, unknown> = {}): Promise<Synth> {
+  const context = { account: ACCOUNT, ...overrides };
+  const key = JSON.stringify(context);
+  let result = synths.get(key);
+  if (!result) {
+    result = (async () => {
+      const started = performance.now();
+      // CDK's built-in CloudFormation rules only ever warn and load a WASM engine (2-6 s per process):
+      // `npm run synth` and the CLI test keep them, in-process synths skip them.
+      const built = await buildApp({
+        projectRoot: REPO_ROOT,
+        context,
+        bundle: sharedBundle(),
+        cloudFormationRules: false,
+      });
+      const template = Template.fromStack(built.stack);
+      return {
+        ...built,
+        template,
+        json: template.toJSON() as TemplateJson,
+        millis: performance.now() - started,
+      };
+    })();
+    synths.set(key, result);
+  }
+  return result;
+}
+
+/** For afterAll: drop the bundle folder this file made. */
+export function cleanup(): void {
+  if (bundle) removeBundle(bundle);
+  bundle = undefined;
+  synths.clear();
+}
+
+/** A resource's properties; throws (failing the test) when the resource is missing. */
+export function propsOf(resource: Resource | undefined): Record<string, unknown> {
+  if (!resource?.Properties) throw new Error("resource or its properties missing from the template");
+  return resource.Properties;
+}
+
+export function resourcesOfType(json: TemplateJson, type: string): [string, Resource][] {
+  return Object.entries(json.Resources).filter(([, r]) => r.Type === type);
+}
+
+export function logicalIdOf(json: TemplateJson, type: string, pathPart: string): string {
+  const found = Object.entries(json.Resources).filter(
+    ([id, r]) =>
+      r.Type === type && (id.includes(pathPart) || JSON.stringify(r.Metadata ?? {}).includes(pathPart)),
+  );
+  if (found.length !== 1) throw new Error(`expected one ${type} like "${pathPart}", found ${found.length}`);
+  return found[0]?.[0] ?? "";
+}
+
+// ---- IAM policy documents in a template.
+
+export interface Statement {
+  readonly Sid?: string;
+  readonly Effect: "Allow" | "Deny";
+  readonly Action?: string | string[];
+  readonly NotAction?: string | string[];
+  readonly Resource?: unknown;
+  readonly NotResource?: unknown;
+  readonly Principal?: unknown;
+  readonly Condition?: Record<string, Record<string, unknown>>;
+}
+
+export interface PolicyDoc {
+  /** Logical id of the resource that holds the document. */
+  readonly owner: string;
+  readonly type: string;
+  readonly kind: "identity" | "resource" | "trust";
+  readonly statements: readonly Statement[];
+  /** Roles an identity policy applies to (logical ids). */
+  readonly roles: readonly string[];
+}
+
+const asArray = <T>(value: T | T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+
+function refs(value: unknown): string[] {
+  return asArray(value as unknown[]).flatMap((v) =>
+    v && typeof v === "object" && "Ref" in v ? [String((v as { Ref: unknown }).Ref)] : [],
+  );
+}
+
+/** Every policy document in the template, identity, resource and trust alike. */
+export function policyDocuments(json: TemplateJson): PolicyDoc[] {
+  const docs: PolicyDoc[] = [];
+  const add = (owner: string, type: string, kind: PolicyDoc["kind"], doc: unknown, roles: string[] = []) => {
+    const statements = asArray((doc as { Statement?: Statement | Statement[] } | undefined)?.Statement);
+    docs.push({ owner, type, kind, statements, roles });
+  };
+  // Roles name the managed policies they have in ManagedPolicyArns; policies name roles in Roles.
+  const attachedTo = (policyId: string) =>
+    Object.entries(json.Resources)
+      .filter(
+        ([, r]) => r.Type === "AWS::IAM::Role" && refs(r.Properties?.ManagedPolicyArns).includes(policyId),
+      )
+      .map(([roleId]) => roleId);
+  for (const [id, r] of Object.entries(json.Resources)) {
+    const p = r.Properties ?? {};
+    switch (r.Type) {
+      case "AWS::IAM::Policy":
+      case "AWS::IAM::ManagedPolicy":
+        add(id, r.Type, "identity", p.PolicyDocument, [...refs(p.Roles), ...attachedTo(id)]);
+        break;
+      case "AWS::IAM::Role":
+        add(id, r.Type, "trust", p.AssumeRolePolicyDocument, [id]);
+        for (const inline of asArray(p.Policies as { PolicyDocument: unknown }[])) {
+          add(id, r.Type, "identity", inline.PolicyDocument, [id]);
+        }
+        break;
+      case "AWS::KMS::Key":
+        add(id, r.Type, "resource", p.KeyPolicy);
+        break;
+      case "AWS::SNS::TopicPolicy":
+      case "AWS::S3::BucketPolicy":
+      case "AWS::SQS::QueuePolicy":
+        add(id, r.Type, "resource", p.PolicyDocument);
+        break;
+      default:
+        if (JSON.stringify(p).includes('"Statement"')) {
+          throw new Error(`${id} (${r.Type}) holds a policy document the walker does not know`);
+        }
+    }
+  }
+  return docs;
+}
+
+export const actionsOf = (s: Statement): string[] => asArray(s.Action);
+export const resourcesOf = (s: Statement): unknown[] => asArray(s.Resource as unknown[]);
+
+/** Identity statements that apply to a role (its inline policies and every policy attached to it). */
+export function statementsOfRole(json: TemplateJson, roleId: string): Statement[] {
+  return policyDocuments(json)
+    .filter((d) => d.kind === "identity" && d.roles.includes(roleId))
+    .flatMap((d) => d.statements);
+}
