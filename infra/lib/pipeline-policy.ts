@@ -100,7 +100,12 @@ export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string,
     new iam.PolicyStatement({
       sid: "PublishParameters",
       // PutParameter with Tags also needs AddTagsToResource.
-      actions: ["ssm:PutParameter", "ssm:LabelParameterVersion", "ssm:AddTagsToResource"],
+      actions: [
+        "ssm:PutParameter",
+        "ssm:LabelParameterVersion",
+        "ssm:UnlabelParameterVersion",
+        "ssm:AddTagsToResource",
+      ],
       resources: parameterArns,
     }),
     new iam.PolicyStatement({

@@ -81,7 +81,11 @@ export function createEc2Adapter(client: (region: string) => EC2Client): Ec2Port
             Description: input.description,
             ClientToken: input.clientToken,
             CopyImageTags: false,
-            TagSpecifications: [{ ResourceType: "image", Tags: tagList(input.tags) }],
+            // Snapshots carry the tags too: the pipeline may only delete snapshots tagged as ours.
+            TagSpecifications: [
+              { ResourceType: "image", Tags: tagList(input.tags) },
+              { ResourceType: "snapshot", Tags: tagList(input.tags) },
+            ],
             ...(input.kmsKeyId ? { Encrypted: true, KmsKeyId: input.kmsKeyId } : {}),
           }),
         );

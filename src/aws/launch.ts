@@ -173,10 +173,11 @@ export function createLaunchAdapter(client: (region: string) => EC2Client): Laun
               },
             ],
             ...(input.userData ? { UserData: Buffer.from(input.userData, "utf8").toString("base64") } : {}),
-            TagSpecifications: [
-              { ResourceType: "instance", Tags: tagList(input.tags) },
-              { ResourceType: "volume", Tags: tagList(input.tags) },
-            ],
+            // The responder roles act only on instances and interfaces tagged as forensic rigs.
+            TagSpecifications: (["instance", "volume", "network-interface"] as const).map((ResourceType) => ({
+              ResourceType,
+              Tags: tagList({ ...input.tags, "ops-rig:role": "forensic" }),
+            })),
             DryRun: input.dryRun,
           }),
         );

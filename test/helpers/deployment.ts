@@ -1,6 +1,17 @@
-import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from "@aws-sdk/client-iam";
+import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
+  CreateRoleCommand,
+  IAMClient,
+} from "@aws-sdk/client-iam";
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
-import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import type { PipelineSettings } from "../../src/config/types.js";
 
 /** What the CDK stack would have created, made in the local AWS: topics, instance profiles, a queue to read notifications. */
@@ -21,26 +32,43 @@ export interface Notification {
 }
 
 interface ClientConfigSource {
-  clientConfig(region: string): { region: string; endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string }; maxAttempts: number };
+  clientConfig(region: string): {
+    region: string;
+    endpoint: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    maxAttempts: number;
+  };
 }
 
-export async function deployLocally(aws: ClientConfigSource, pipeline: PipelineSettings): Promise<LocalDeployment> {
+export async function deployLocally(
+  aws: ClientConfigSource,
+  pipeline: PipelineSettings,
+): Promise<LocalDeployment> {
   const home = pipeline.homeRegion;
   const sns = new SNSClient(aws.clientConfig(home));
   const sqs = new SQSClient(aws.clientConfig(home));
   const iam = new IAMClient({ ...aws.clientConfig(home), region: "us-east-1" });
-  const notificationTopicArn = (await sns.send(new CreateTopicCommand({ Name: pipeline.notifications.topic }))).TopicArn ?? "";
-  const buildTopicArn = (await sns.send(new CreateTopicCommand({ Name: pipeline.build.notificationTopic }))).TopicArn ?? "";
-  const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "ops-rig-notifications-test" }))).QueueUrl ?? "";
-  const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }))).Attributes?.QueueArn ?? "";
-  await sns.send(new SubscribeCommand({ TopicArn: notificationTopicArn, Protocol: "sqs", Endpoint: queueArn }));
+  const notificationTopicArn =
+    (await sns.send(new CreateTopicCommand({ Name: pipeline.notifications.topic }))).TopicArn ?? "";
+  const buildTopicArn =
+    (await sns.send(new CreateTopicCommand({ Name: pipeline.build.notificationTopic }))).TopicArn ?? "";
+  const queueUrl =
+    (await sqs.send(new CreateQueueCommand({ QueueName: "ops-rig-notifications-test" }))).QueueUrl ?? "";
+  const queueArn =
+    (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] })))
+      .Attributes?.QueueArn ?? "";
+  await sns.send(
+    new SubscribeCommand({ TopicArn: notificationTopicArn, Protocol: "sqs", Endpoint: queueArn }),
+  );
   for (const name of [pipeline.build.instanceProfileName, "ops-rig-forensic"]) {
     await iam.send(
       new CreateRoleCommand({
         RoleName: name,
         AssumeRolePolicyDocument: JSON.stringify({
           Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+          Statement: [
+            { Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" },
+          ],
         }),
       }),
     );
@@ -52,15 +80,23 @@ export async function deployLocally(aws: ClientConfigSource, pipeline: PipelineS
   const receive = async (): Promise<Notification[]> => {
     const fresh: Notification[] = [];
     for (;;) {
-      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      const out = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
       const messages = out.Messages ?? [];
       if (messages.length === 0) break;
       for (const m of messages) {
         const envelope = JSON.parse(m.Body ?? "{}") as { Subject?: string; Message?: string };
-        fresh.push({ subject: envelope.Subject ?? "", json: JSON.parse(envelope.Message ?? "{}") as Record<string, unknown> });
+        fresh.push({
+          subject: envelope.Subject ?? "",
+          json: JSON.parse(envelope.Message ?? "{}") as Record<string, unknown>,
+        });
       }
       await sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" })) }),
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" })),
+        }),
       );
     }
     seen.push(...fresh);
