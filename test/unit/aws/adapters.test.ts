@@ -110,15 +110,13 @@ describe("EC2 adapter", () => {
       Name: "ops-rig-x",
       ClientToken: "tok",
       CopyImageTags: false,
-      TagSpecifications: [
-        {
-          ResourceType: "image",
-          Tags: [
-            { Key: "a", Value: "1" },
-            { Key: "b", Value: "2" },
-          ],
-        },
-      ],
+      TagSpecifications: ["image", "snapshot"].map((ResourceType) => ({
+        ResourceType,
+        Tags: [
+          { Key: "a", Value: "1" },
+          { Key: "b", Value: "2" },
+        ],
+      })),
     });
     expect(input?.Encrypted).toBeUndefined();
     await ec2.copyImage("eu-west-1", {
