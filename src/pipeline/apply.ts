@@ -2,7 +2,7 @@ import type { PipelineSettings, Toolset } from "../config/types.js";
 import { errorMessage } from "../errors.js";
 import type { EventSink } from "../events.js";
 import { buildClientToken, copyClientToken, shortFingerprint } from "../plan/fingerprint.js";
-import { describeAction, lineTags, publishLabel, TAG } from "../plan/index.js";
+import { describeAction, lineTags, TAG } from "../plan/index.js";
 import type { Action } from "../plan/types.js";
 import type { RenderedComponent } from "../render/index.js";
 import type { ImageBuilderResources } from "./imagebuilder-resources.js";
@@ -191,7 +191,7 @@ async function publish(ctx: ApplyContext, action: Extract<Action, { kind: "publi
         `SSM did not store ${action.imageId} in ${parameter.name} (it holds ${stored?.value ?? "nothing"}): the aws:ec2:image validation rejected it`,
       );
     }
-    await ssm.labelParameterVersion(action.region, parameter.name, stored.version, [publishLabel(ctx.now())]);
+    await ssm.labelParameterVersion(action.region, parameter.name, stored.version, [action.label]);
     results.push(
       `${parameter.name} v${stored.version}${stored.version !== reported ? ` (reported v${reported})` : ""}`,
     );

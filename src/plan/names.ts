@@ -68,10 +68,13 @@ export function amiNameTemplate(line: LineKey): string {
 
 export const AMI_NAME_FILTER = `${RESOURCE_PREFIX}-*`;
 
-/** Parameter version label for a publish: must not start with a digit, `aws` or `ssm`. */
-export function publishLabel(at: Date): string {
-  const iso = at.toISOString();
-  return `published-${iso.slice(0, 10).replaceAll("-", "")}-${iso.slice(11, 16).replace(":", "")}`;
+/**
+ * Parameter version label naming the image's build date (`build-20261129-030012`). Labels must not
+ * start with a digit, `aws` or `ssm`; a label moves to the newest version that carries it.
+ */
+export function buildLabel(builtAtIso: string): string {
+  const digits = builtAtIso.replace(/[^0-9]/g, "");
+  return `build-${digits.slice(0, 8)}-${digits.slice(8, 14)}`;
 }
 
 export function baseDescription(line: LineKey): string {

@@ -1,8 +1,15 @@
 import type { PipelineSettings, Toolset } from "../config/types.js";
 import { type LineKey, lineId } from "../render/index.js";
 import { epochFingerprint, shortFingerprint } from "./fingerprint.js";
-import { IMAGE_BUILDER_ARN_TAG, lineFromTags, parameterNamesFor, sameLine, TAG } from "./names.js";
-import { planRetention } from "./retention.js";
+import {
+  buildLabel,
+  IMAGE_BUILDER_ARN_TAG,
+  lineFromTags,
+  parameterNamesFor,
+  sameLine,
+  TAG,
+} from "./names.js";
+import { builtAt, planRetention } from "./retention.js";
 import {
   type Action,
   BUILD_IN_FLIGHT,
@@ -447,6 +454,7 @@ function planPublish(ctx: LineContext, region: ObservedRegion, ami: OurAmi, why:
       ...(current ? { current: current.value, version: current.version } : {}),
     })),
     tags: publishedTag,
+    label: buildLabel(builtAt(ami)),
     reason: `${why}: ${stale.map((s) => `${s.name} ${s.current?.value ?? "(new)"} → ${ami.imageId}`).join(", ")}`,
   });
 }

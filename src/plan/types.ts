@@ -162,6 +162,8 @@ export type Action =
         readonly version?: number;
       }[];
       readonly tags: Readonly<Record<string, string>>;
+      /** Parameter version label: the image's build date, so history reads as a build log. */
+      readonly label: string;
     })
   | (ActionBase & { readonly kind: "deprecate"; readonly region: string; readonly imageId: string })
   | (ActionBase & { readonly kind: "deregister"; readonly region: string; readonly imageId: string })

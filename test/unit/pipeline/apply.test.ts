@@ -159,6 +159,7 @@ const publish = (
   imageId,
   parameters,
   tags: { "ops-rig:published": NOW.toISOString() },
+  label: "build-20261129-030012",
   reason: "test",
 });
 
@@ -173,10 +174,10 @@ describe("apply", () => {
       `CreateTags ${HOME} ami-1 ops-rig:published`,
       `PutParameter ${HOME} ${PARAM} ami-1`,
       `GetParameter ${HOME} ${PARAM}`,
-      `LabelParameterVersion ${HOME} ${PARAM} v1 published-20261129-1200`,
+      `LabelParameterVersion ${HOME} ${PARAM} v1 build-20261129-030012`,
       `PutParameter ${HOME} ${ALIAS} ami-1`,
       `GetParameter ${HOME} ${ALIAS}`,
-      `LabelParameterVersion ${HOME} ${ALIAS} v1 published-20261129-1200`,
+      `LabelParameterVersion ${HOME} ${ALIAS} v1 build-20261129-030012`,
     ]);
   });
 

@@ -262,6 +262,8 @@ describe("plan: copying and publishing", () => {
     const publish = only(p, "publish");
     expect(publish.parameters.map((x) => x.name)).toEqual([PARAM, ALIAS]);
     expect(publish.tags[TAG.published]).toBe(NOW.toISOString());
+    // The version label is the image's build date, read from its name (copies keep the name).
+    expect(publish.label).toBe("build-20261129-110000");
     const copy = only(p, "copy");
     expect(copy).toMatchObject({
       sourceRegion: HOME,
