@@ -2,7 +2,7 @@ import { topicArn } from "../config/overrides.js";
 import type { PipelineSettings, Toolset } from "../config/types.js";
 import { errorMessage, UsageError } from "../errors.js";
 import type { EventSink } from "../events.js";
-import { TAG } from "../plan/names.js";
+import { lineId, TAG } from "../plan/names.js";
 import { plan as makePlan } from "../plan/plan.js";
 import type { Action, Observed, Plan } from "../plan/types.js";
 import type { RenderedComponent } from "../render/index.js";
@@ -48,6 +48,16 @@ export interface ReconcileOptions {
   readonly onPass?: (pass: PassResult, index: number) => void;
 }
 
+/** Actions that failed earlier in this run are not tried again until the next run (no retry storms). */
+function actionKey(action: Action): string {
+  return [
+    action.kind,
+    lineId(action.line),
+    "region" in action ? action.region : "",
+    "imageId" in action ? action.imageId : "",
+  ].join("|");
+}
+
 export interface PassResult {
   readonly observed: Observed;
   readonly plan: Plan;
@@ -83,6 +93,7 @@ export async function reconcilePass(
   project: PipelineProject,
   deps: PipelineDeps,
   options: ReconcileOptions,
+  failedEarlier: ReadonlySet<string> = new Set(),
 ): Promise<PassResult> {
   const toolsets = selectToolsetsByName(project.toolsets, options.toolsets);
   const now = deps.now();
@@ -114,6 +125,7 @@ export async function reconcilePass(
       outcomes: plan.actions.map((action) => ({ action, status: "skipped" as const, ms: 0 })),
     };
   const resources = new ImageBuilderResources(deps.ports.imageBuilder, project.pipeline, observed.accountId);
+  const retryLater = plan.actions.filter((a) => failedEarlier.has(actionKey(a)));
   const outcomes = await apply(
     {
       ports: deps.ports,
@@ -127,9 +139,17 @@ export async function reconcilePass(
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     },
-    plan.actions,
+    plan.actions.filter((a) => !failedEarlier.has(actionKey(a))),
   );
-  return { observed, plan, outcomes };
+  const postponed = retryLater.map(
+    (action): ActionOutcome => ({
+      action,
+      status: "skipped",
+      result: "failed earlier in this run; the next run retries",
+      ms: 0,
+    }),
+  );
+  return { observed, plan, outcomes: [...outcomes, ...postponed] };
 }
 
 /**
@@ -145,18 +165,21 @@ export async function reconcile(
 ): Promise<ReconcileResult> {
   const startedAt = deps.now();
   const passes: PassResult[] = [];
+  const failed = new Set<string>();
   const maxPasses = options.maxPasses ?? (options.wait ? 10_000 : 3);
   for (;;) {
-    const pass = await reconcilePass(project, deps, options);
+    const pass = await reconcilePass(project, deps, options, failed);
     passes.push(pass);
+    for (const outcome of pass.outcomes)
+      if (outcome.status === "failed") failed.add(actionKey(outcome.action));
     options.onPass?.(pass, passes.length);
     if (options.dryRun) break;
     const progressed = pass.outcomes.some((o) => o.status === "done" && PROGRESS.includes(o.action.kind));
     const inFlight = pass.plan.actions.some((a) => a.kind === "wait");
-    const failed = pass.outcomes.some((o) => o.status === "failed");
     if (passes.length >= maxPasses || options.signal?.aborted) break;
     if (options.deadline && deps.now() >= options.deadline) break;
-    if (progressed && !failed) {
+    // A failure in one region must not hold the others back: keep going while anything moved.
+    if (progressed) {
       deps.events({
         type: "progress",
         subject: "run",
