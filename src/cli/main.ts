@@ -49,9 +49,9 @@ export async function main(
     )
     .addOption(
       new Option(
-        "--region <region...>",
-        "AWS region(s) to work on (repeat or comma-separate; default: the pipeline's regions)",
-      ),
+        "--region <region>",
+        "AWS region to work on (repeat or comma-separate for several; default: the pipeline's regions)",
+      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
     )
     .option("--json", "machine-readable JSON on stdout")
     .option("-v, --verbose", "more detail, including error causes")

@@ -76,6 +76,9 @@ export function amisOfLine(region: ObservedRegion | undefined, line: LineKey): O
   });
 }
 
+/** How long a finished build's AMI may take to show up before the line is rebuilt (it was deleted). */
+const AMI_VISIBILITY_MS = 3_600_000;
+
 function newestFirst<T extends { creationDate: string }>(items: readonly T[]): T[] {
   return [...items].sort((a, b) => b.creationDate.localeCompare(a.creationDate));
 }
@@ -223,11 +226,14 @@ function planLine(ctx: LineContext): void {
         });
       }
       homeAmi = { ...builtAmi, tags: { ...builtAmi.tags, ...tags } };
-    } else if (inFlight || (done && builtAmi)) {
+    } else if (inFlight || (done && (builtAmi || age(now, done.dateCreated) < AMI_VISIBILITY_MS))) {
+      // A build that just finished may list its AMI before DescribeImages shows it: wait, never rebuild.
       const build = inFlight ?? done;
       const reason = inFlight
         ? `build ${inFlight.status.toLowerCase()} since ${inFlight.dateCreated}`
-        : `AMI ${builtAmi?.imageId} is ${builtAmi?.state}`;
+        : builtAmi
+          ? `AMI ${builtAmi.imageId} is ${builtAmi.state}`
+          : `AMI ${done?.amis[homeRegion]} of the finished build is not visible yet`;
       ctx.actions.push({
         kind: "wait",
         line,

@@ -46,7 +46,7 @@ export function registerBake(program: Command, context: () => CommandContext): v
         await invokeRemote(ctx, project.pipeline.homeRegion, options);
         return;
       }
-      const clock = realClock();
+      const clock = realClock(ctx.env);
       const progress = createProgress(ctx.output);
       const started = clock.now();
       let result: Awaited<ReturnType<typeof reconcile>>;

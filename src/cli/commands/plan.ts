@@ -20,7 +20,7 @@ export function registerPlan(program: Command, context: () => CommandContext): v
     .action(async (options: PlanOptions) => {
       const ctx = context();
       const project = await pipelineProject(ctx);
-      const clock = realClock();
+      const clock = realClock(ctx.env);
       const { plan } = await reconcilePass(
         project,
         {

@@ -41,7 +41,7 @@ export function registerPrune(program: Command, context: () => CommandContext): 
           pipeline: { ...project.pipeline, retention: { ...project.pipeline.retention, keep } },
         };
       }
-      const clock = realClock();
+      const clock = realClock(ctx.env);
       const ports = ctx.ports(project.pipeline.homeRegion);
       const { observed, plan } = await reconcilePass(
         project,

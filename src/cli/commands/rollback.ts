@@ -60,7 +60,7 @@ export function registerRollback(program: Command, context: () => CommandContext
       const regions =
         ctx.regions ?? regionsOf(project.pipeline).filter((r) => project.pipeline.targetRegions.includes(r));
       const ports = ctx.ports(project.pipeline.homeRegion);
-      const clock = realClock();
+      const clock = realClock(ctx.env);
       const who = (await ports.sts.identity(project.pipeline.homeRegion)).arn;
 
       const rows: RollbackRow[] = [];
@@ -154,7 +154,7 @@ export function registerRollback(program: Command, context: () => CommandContext
         throw new OpsRigError(
           "ROLLBACK_FAILED",
           userError ? "user" : "system",
-          `rollback failed in ${failed.map((r) => r.region).join(", ")}`,
+          `rollback failed: ${failed.map((r) => `${r.region}: ${r.error}`).join("; ")}`,
         );
       }
     });

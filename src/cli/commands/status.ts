@@ -33,7 +33,7 @@ export function registerStatus(program: Command, context: () => CommandContext):
     .action(async (options: StatusOptions) => {
       const ctx = context();
       const project = await pipelineProject(ctx);
-      const clock = realClock();
+      const clock = realClock(ctx.env);
       const now = clock.now();
       const { observed, plan } = await reconcilePass(
         project,

@@ -473,3 +473,38 @@ describe("plan: purity", () => {
     expect(backward).toEqual(forward);
   });
 });
+
+describe("plan: snapshots taken while things move", () => {
+  it("waits for a finished build whose AMI DescribeImages does not show yet, instead of building again", () => {
+    const p = run(
+      world({
+        builds: [
+          build({
+            fingerprint: fp(),
+            status: "AVAILABLE",
+            amis: { [HOME]: "ami-0new" },
+            dateCreated: iso(-10 * 60_000),
+          }),
+        ],
+      }),
+    );
+    expect(kinds(p)).toEqual([`wait@${HOME}`]);
+    expect(only(p, "wait").reason).toBe("AMI ami-0new of the finished build is not visible yet");
+  });
+
+  it("rebuilds when a finished build's AMI has been gone for long (deregistered by hand)", () => {
+    const p = run(
+      world({
+        builds: [
+          build({
+            fingerprint: fp(),
+            status: "AVAILABLE",
+            amis: { [HOME]: "ami-0gone" },
+            dateCreated: iso(-3 * HOUR),
+          }),
+        ],
+      }),
+    );
+    expect(only(p, "build").attempt).toBe(2);
+  });
+});
