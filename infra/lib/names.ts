@@ -37,3 +37,6 @@ export type ResponderAction = (typeof RESPONDER_ACTIONS)[number];
 export const responderRoleName = (action: ResponderAction) => `ops-rig-responder-${action}`;
 
 export const FORENSIC_INSTANCE_PROFILE = "ops-rig-forensic";
+
+/** The pipeline Lambda's name: `ops-rig bake --remote` invokes it by this name by default. */
+export const PIPELINE_FUNCTION_NAME = "ops-rig-pipeline";

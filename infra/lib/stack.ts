@@ -17,6 +17,7 @@ import type { Construct } from "constructs";
 import { Arns } from "./arns.js";
 import { BUNDLE_FILE, LAMBDA_CONFIG_PATH, type LambdaBundle } from "./bundle.js";
 import { NamedAcknowledgements } from "./nag.js";
+import { PIPELINE_FUNCTION_NAME } from "./names.js";
 import { BuildNetwork } from "./network.js";
 import { pipelineStatements } from "./pipeline-policy.js";
 import { Responders } from "./responders.js";
@@ -286,6 +287,7 @@ export class OpsRigStack extends Stack {
     this.pipelinePolicies = policies;
 
     this.pipelineFunction = new lambda.Function(this, "PipelineFunction", {
+      functionName: PIPELINE_FUNCTION_NAME,
       description: "ops-rig: observe, plan and apply the AMI bake pipeline",
       runtime: RUNTIME,
       architecture: lambda.Architecture.ARM_64,

@@ -30,6 +30,8 @@ describe("the pipeline Lambda", () => {
     const { template, millis } = await synth();
     console.log(`[stack] first synth in this file: ${millis.toFixed(0)} ms`);
     template.hasResourceProperties("AWS::Lambda::Function", {
+      // `ops-rig bake --remote` invokes it by this name.
+      FunctionName: "ops-rig-pipeline",
       Runtime: "nodejs20.x",
       Architectures: ["arm64"],
       Handler: "index.handler",
