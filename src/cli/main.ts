@@ -2,6 +2,7 @@
 import type { Writable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, errorMessage, exitCodeFor, formatProblem, isOpsRigError } from "../errors.js";
+import { registerLocalBuild } from "./commands/local-build.js";
 import { registerRender } from "./commands/render.js";
 import { registerValidate } from "./commands/validate.js";
 import { type CommandContext, createContext, type GlobalOptions, projectRootFrom } from "./context.js";
@@ -51,6 +52,7 @@ export async function main(
   };
   registerRender(program, getContext);
   registerValidate(program, getContext);
+  registerLocalBuild(program, getContext);
 
   try {
     await program.parseAsync(argv, { from: "user" });
