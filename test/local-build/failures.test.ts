@@ -1,0 +1,111 @@
+import { describe, expect, it } from "vitest";
+import { LocalRunError } from "../../src/errors.js";
+import { runLocalBuild } from "../../src/local/index.js";
+import { expectAllStepsPassed, expectNoLeftovers, fixture, recordEvents } from "./helpers.js";
+
+describe("local builds that go wrong, on debian-12", () => {
+  it("a passing fixture sees an isolated root: its own kernel, PID 1, blocked services, a fresh test root", async () => {
+    const components = [await fixture("fixture-ok", { Marker: "from-the-recipe" })];
+    const recorder = recordEvents();
+    const result = await runLocalBuild({ base: "debian-12", components, onEvent: recorder.onEvent });
+    expectAllStepsPassed(result, components);
+    await expectNoLeftovers(recorder.work());
+  });
+
+  it("a broken component fails at its component, phase and step, with the step's output, and leaves nothing behind", async () => {
+    const components = [
+      await fixture("fixture-ok"),
+      await fixture("broken-fixture"),
+      { ...(await fixture("fixture-ok")), name: "fixture-ok-2" },
+    ];
+    const recorder = recordEvents();
+    const result = await runLocalBuild({ base: "debian-12", components, onEvent: recorder.onEvent });
+    expect(result.ok).toBe(false);
+    expect(result.failure).toMatchObject({
+      component: "broken-fixture",
+      phase: "validate",
+      step: "FailsOnPurpose",
+      exitCode: 3,
+    });
+    expect(result.failure?.message).toBe("exited with code 3 after 2 attempts");
+    expect(result.failure?.output).toContain("ops-rig-fixture stdout line");
+    expect(result.failure?.output).toContain("ops-rig-fixture stderr line");
+    expect(result.failure?.output).not.toContain("must not run");
+    // Build phases ran for all three (build first, in recipe order), then validate stopped there.
+    expect(result.components).toMatchObject([
+      { name: "fixture-ok", stepsRun: 3, result: "not-run" },
+      { name: "broken-fixture", stepsRun: 3, result: "failed" },
+      { name: "fixture-ok-2", stepsRun: 2, result: "not-run" },
+    ]);
+    const order = recorder.events
+      .filter((e) => e.type === "start" && e.data?.kind === "step")
+      .map((e) => e.subject);
+    expect(order).toEqual([
+      "fixture-ok/build/WriteMarker",
+      "fixture-ok/build/RootLooksRight",
+      "broken-fixture/build/BuildsFine",
+      "fixture-ok-2/build/WriteMarker",
+      "fixture-ok-2/build/RootLooksRight",
+      "fixture-ok/validate/MarkerThere",
+      "broken-fixture/validate/LooksFine",
+      "broken-fixture/validate/FailsOnPurpose",
+    ]);
+    // The `sleep 300 &` of the failed step is gone, as are the mounts and the roots.
+    await expectNoLeftovers(recorder.work());
+  });
+
+  it("apt-get update against an unreachable mirror fails the step", async () => {
+    const recorder = recordEvents();
+    const result = await runLocalBuild({
+      base: "debian-12",
+      components: [await fixture("dead-mirror")],
+      onEvent: recorder.onEvent,
+    });
+    expect(result.failure).toMatchObject({
+      component: "dead-mirror",
+      phase: "build",
+      step: "UpdateFromDeadMirror",
+    });
+    expect(result.failure?.exitCode).toBe(100);
+    expect(result.failure?.output).toContain("127.0.0.1");
+    await expectNoLeftovers(recorder.work());
+  });
+
+  it("a component whose every step is skipped fails: 0 steps executed proves nothing", async () => {
+    const recorder = recordEvents();
+    const result = await runLocalBuild({
+      base: "debian-12",
+      components: [await fixture("skipped-by-if")],
+      onEvent: recorder.onEvent,
+    });
+    expect(result.ok).toBe(false);
+    expect(result.failure).toMatchObject({ component: "skipped-by-if", step: "(none)" });
+    expect(result.failure?.message).toContain("0 steps executed");
+    await expectNoLeftovers(recorder.work());
+  });
+
+  it("aborting (Ctrl-C) kills the step's processes, removes the root and rejects", async () => {
+    const controller = new AbortController();
+    const recorder = recordEvents();
+    const build = runLocalBuild({
+      base: "debian-12",
+      components: [await fixture("sleeper")],
+      signal: controller.signal,
+      onEvent: (event) => {
+        recorder.onEvent(event);
+        if (event.data?.kind === "output" && String(event.data.text).includes("ops-rig-sleeper started"))
+          setTimeout(() => controller.abort(new Error("Ctrl-C")), 300);
+      },
+    });
+    const error = await build.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(LocalRunError);
+    expect((error as LocalRunError).code).toBe("ABORTED");
+    expect(recorder.events.some((e) => e.subject === "sleeper/build/SleepLong" && e.type === "start")).toBe(
+      true,
+    );
+    await expectNoLeftovers(recorder.work());
+  });
+});
