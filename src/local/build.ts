@@ -1,5 +1,5 @@
 import { constants as fsConstants } from "node:fs";
-import { access, mkdir, mkdtemp, readFile, rename, rm, statfs } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rename, rm, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { execa } from "execa";
@@ -8,7 +8,7 @@ import { ConfigError, LocalRunError, type Problem } from "../errors.js";
 import { type EventSink, type EventType, ignoreEvents } from "../events.js";
 import { type AwstoeDocument, checkAwstoeDocument } from "../render/awstoe.js";
 import { defaultCacheDir, hostArch, prepareBase, TAR_FLAGS } from "./base.js";
-import { processesUnder, reapProcessesUnder } from "./cleanup.js";
+import { OWNER_FILE, processesUnder, reapProcessesUnder, sweepAbandonedWork } from "./cleanup.js";
 import { type PhaseOutcome, runPhase } from "./engine.js";
 import { checkMirror, hostMirror, rootSources } from "./mirror.js";
 import { LocalRoot } from "./root.js";
@@ -251,7 +251,11 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
   await checkMirror(mirror, suite, signal);
   const cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
   await mkdir(cacheDir, { recursive: true });
-  const work = await mkdtemp(join(await workBase(process.env), `ops-rig-${options.base}-`));
+  const workRoot = await workBase(process.env);
+  for (const dir of await sweepAbandonedWork(workRoot))
+    emit("progress", "cleanup", `removed ${dir}, left behind by a run that was killed`, { kind: "cleanup" });
+  const work = await mkdtemp(join(workRoot, `ops-rig-${options.base}-`));
+  await writeFile(join(work, OWNER_FILE), String(process.pid));
   const background: Promise<unknown>[] = [];
   let kept = false;
   let partialImage: string | undefined;
@@ -473,6 +477,8 @@ async function keepRoots(
       throw new LocalRunError("KEEP_FAILED", `copying the ${root.name} root failed:\n${run.output}`);
   };
   const image = join(work, "image");
+  // A kept folder is the user's now: no later run may sweep it up as abandoned.
+  await rm(join(work, OWNER_FILE), { force: true });
   await copy(buildRoot, image);
   await copy(testRoot, join(work, "tested"));
   if ((await processesUnder(work)).length === 0) {

@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readFile, readlink, rm } from "node:fs/promises";
 
 /**
  * Leftover checks, used after every run and by the tests: which processes run inside a folder
@@ -58,4 +58,46 @@ export async function reapProcessesUnder(dir: string, graceMs = 5000): Promise<n
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Marks a run's work folder with its owner, so a later run can tell an abandoned one. */
+export const OWNER_FILE = ".ops-rig-owner";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes work folders (`ops-rig-*` under `base`) of runs that died without cleaning up (killed
+ * with SIGKILL, machine out of memory): their owner is gone and nothing runs inside them. Kept
+ * roots (--keep) have no owner file and are left alone. Returns the folders removed.
+ */
+export async function sweepAbandonedWork(base: string): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir(base);
+  } catch {
+    return removed;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith("ops-rig-")) continue;
+    const dir = `${base}/${entry}`;
+    let owner: number;
+    try {
+      owner = Number.parseInt(await readFile(`${dir}/${OWNER_FILE}`, "utf8"), 10);
+    } catch {
+      continue;
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) continue;
+    if ((await processesUnder(dir)).length > 0) continue;
+    await rm(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
 }

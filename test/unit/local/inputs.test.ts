@@ -1,5 +1,9 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadProject } from "../../../src/config/load.js";
+import { OWNER_FILE, sweepAbandonedWork } from "../../../src/local/cleanup.js";
 import { evaluateCondition } from "../../../src/local/conditions.js";
 import { localComponentInputs } from "../../../src/local/inputs.js";
 import {
@@ -152,5 +156,23 @@ describe("ops-rig local-build flags", () => {
   it("is listed in the help", async () => {
     const help = await runCli(["--help"]);
     expect(help.stdout).toContain("local-build");
+  });
+});
+
+describe("abandoned work folders", () => {
+  it("removes folders whose owner died, keeps live runs' and kept roots", async () => {
+    const base = await mkdtemp(join(tmpdir(), "sweep-"));
+    try {
+      for (const name of ["ops-rig-dead", "ops-rig-live", "ops-rig-kept", "other-dead"])
+        await mkdir(join(base, name));
+      // PID 2^22+1 is above Linux's pid_max limit: never a live process.
+      await writeFile(join(base, "ops-rig-dead", OWNER_FILE), String(4194305));
+      await writeFile(join(base, "other-dead", OWNER_FILE), String(4194305));
+      await writeFile(join(base, "ops-rig-live", OWNER_FILE), String(process.pid));
+      expect(await sweepAbandonedWork(base)).toEqual([join(base, "ops-rig-dead")]);
+      expect((await readdir(base)).sort()).toEqual(["ops-rig-kept", "ops-rig-live", "other-dead"]);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
   });
 });
