@@ -257,6 +257,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
   const work = await mkdtemp(join(workRoot, `ops-rig-${options.base}-`));
   await writeFile(join(work, OWNER_FILE), String(process.pid));
   const background: Promise<unknown>[] = [];
+  const roots: LocalRoot[] = [];
   let kept = false;
   let partialImage: string | undefined;
   emit("start", "local-build", `${options.base} (${arch}) in ${work}`, {
@@ -300,6 +301,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
 
     const resolvConf = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
     const buildRoot = await LocalRoot.create("build", { dir: join(work, "build"), lower: [base.dir] });
+    roots.push(buildRoot);
     await buildRoot.prepare(
       PREPARE_BUILD_ROOT,
       { "debian.sources": rootSources(mirror, suite), "resolv.conf": resolvConf },
@@ -344,15 +346,24 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
       }
       return undefined;
     };
-    const fail = (failure: LocalStepFailure): LocalBuildResult => ({
+    // --keep keeps the roots of a failed build too: that is when one most wants to look inside.
+    const keep = async (): Promise<{ rootDir?: string }> => {
+      if (!options.keep) return {};
+      const rootDir = await keepRoots(work, roots, signal);
+      kept = true;
+      emit("done", "keep", `kept ${rootDir}`, { kind: "keep", rootDir });
+      return { rootDir };
+    };
+    const fail = async (failure: LocalStepFailure): Promise<LocalBuildResult> => ({
       ok: false,
       failure,
       components: summaries(),
+      ...(await keep()),
       seconds: elapsed(),
     });
 
     const buildFailure = await runPhases(buildRoot, BUILD_PHASES);
-    if (buildFailure) return fail(buildFailure);
+    if (buildFailure) return await fail(buildFailure);
     await finishRoot(buildRoot, FINISH_BUILD_ROOT, signal);
     if (options.out) {
       const initramfs = await buildRoot.runScript(BUILD_INITRAMFS, signal ? { signal } : {});
@@ -383,6 +394,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
     }
 
     const testRoot = await LocalRoot.create("test", { dir: join(work, "test"), lower: buildRoot.layers });
+    roots.push(testRoot);
     await testRoot.prepare(PREPARE_TEST_ROOT, {}, signal ? { signal } : {});
     emit("done", "root test", `fresh root from the build result, kernel ${testRoot.kernel ?? "none"}`, {
       kind: "root",
@@ -390,12 +402,12 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
       kernel: testRoot.kernel ?? null,
     });
     const testFailure = await runPhases(testRoot, ["test"]);
-    if (testFailure) return fail(testFailure);
+    if (testFailure) return await fail(testFailure);
 
     for (const component of runnable) {
       if (component.stepsRun === 0) {
         component.result = "failed";
-        return fail({
+        return await fail({
           component: component.input.name,
           phase: "build",
           step: "(none)",
@@ -415,17 +427,12 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
       partialImage = undefined;
       emit("done", "image", `wrote ${image}`, { kind: "image", image });
     }
-    let rootDir: string | undefined;
-    if (options.keep) {
-      rootDir = await keepRoots(work, buildRoot, testRoot, signal);
-      kept = true;
-    }
     return {
       ok: true,
       components: summaries(),
-      seconds: elapsed(),
-      ...(rootDir ? { rootDir } : {}),
+      ...(await keep()),
       ...(image ? { image } : {}),
+      seconds: elapsed(),
     };
   } catch (error) {
     if (signal?.aborted)
@@ -460,29 +467,34 @@ async function finishRoot(root: LocalRoot, script: string, signal: AbortSignal |
     );
 }
 
-/** --keep: the roots as plain folders one can chroot into (`image` = after build and validate). */
+/**
+ * --keep: the roots as plain folders one can chroot into: `image` (after build and validate) and
+ * `tested` (after the test phases). Returns the image folder.
+ */
 async function keepRoots(
   work: string,
-  buildRoot: LocalRoot,
-  testRoot: LocalRoot,
+  roots: readonly LocalRoot[],
   signal: AbortSignal | undefined,
 ): Promise<string> {
-  const copy = async (root: LocalRoot, target: string) => {
+  // A kept folder is the user's now: no later run may sweep it up as abandoned.
+  await rm(join(work, OWNER_FILE), { force: true });
+  const names: Record<string, string> = { build: "image", test: "tested" };
+  for (const root of roots) {
+    const target = join(work, names[root.name] ?? root.name);
     await mkdir(target, { recursive: true });
     const run = await root.withMounted(
       ["cp", "-a", `${root.mountPoint}/.`, target],
       signal ? { signal } : {},
     );
     if (run.exitCode !== 0)
-      throw new LocalRunError("KEEP_FAILED", `copying the ${root.name} root failed:\n${run.output}`);
-  };
-  const image = join(work, "image");
-  // A kept folder is the user's now: no later run may sweep it up as abandoned.
-  await rm(join(work, OWNER_FILE), { force: true });
-  await copy(buildRoot, image);
-  await copy(testRoot, join(work, "tested"));
-  if ((await processesUnder(work)).length === 0) {
-    for (const dir of ["build", "test", "base"]) await rm(join(work, dir), { recursive: true, force: true });
+      throw new LocalRunError(
+        "KEEP_FAILED",
+        `copying the ${root.name} root to ${target} failed:\n${run.output}`,
+      );
   }
-  return image;
+  if ((await processesUnder(work)).length === 0) {
+    for (const dir of ["build", "test", "base", "base-hooks"])
+      await rm(join(work, dir), { recursive: true, force: true });
+  }
+  return join(work, "image");
 }

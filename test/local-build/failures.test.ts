@@ -1,6 +1,9 @@
+import { existsSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocalRunError } from "../../src/errors.js";
-import { runLocalBuild } from "../../src/local/index.js";
+import { mountsUnder, processesUnder, runLocalBuild } from "../../src/local/index.js";
 import { expectAllStepsPassed, expectNoLeftovers, fixture, recordEvents } from "./helpers.js";
 
 describe("local builds that go wrong, on debian-12", () => {
@@ -52,6 +55,29 @@ describe("local builds that go wrong, on debian-12", () => {
     ]);
     // The `sleep 300 &` of the failed step is gone, as are the mounts and the roots.
     await expectNoLeftovers(recorder.work());
+  });
+
+  it("--keep keeps the root of a failed build as a plain folder to look into", async () => {
+    const recorder = recordEvents();
+    const result = await runLocalBuild({
+      base: "debian-12",
+      components: [await fixture("fixture-ok", { Marker: "kept" }), await fixture("broken-fixture")],
+      keep: true,
+      onEvent: recorder.onEvent,
+    });
+    const work = recorder.work();
+    try {
+      expect(result.failure?.step).toBe("FailsOnPurpose");
+      expect(result.rootDir).toBe(join(work, "image"));
+      expect(await readFile(join(work, "image", "etc", "ops-rig-fixture", "marker"), "utf8")).toBe("kept");
+      // It failed before the test phases: there is no tested root, and no layers are left.
+      expect(existsSync(join(work, "tested"))).toBe(false);
+      expect(existsSync(join(work, "build"))).toBe(false);
+      expect(await processesUnder(work)).toEqual([]);
+      expect(await mountsUnder(work)).toEqual([]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 
   it("apt-get update against an unreachable mirror fails the step", async () => {
