@@ -12,6 +12,16 @@ describe("local builds that go wrong, on debian-12", () => {
     const recorder = recordEvents();
     const result = await runLocalBuild({ base: "debian-12", components, onEvent: recorder.onEvent });
     expectAllStepsPassed(result, components);
+    expect(result.components[0]?.stepsRun).toBe(12);
+    // The symlink pointed at /tmp inside the root: nothing was written on the build host.
+    expect(existsSync("/tmp/ops-rig-escape-check")).toBe(false);
+    const reruns = recorder.events.filter(
+      (e) =>
+        e.subject === "fixture-ok/build/RebootRequested" && e.type === "progress" && e.data?.kind === "step",
+    );
+    expect(reruns.map((e) => e.message)).toEqual([
+      "exit code 194: reboot emulated, running the step again (1)",
+    ]);
     await expectNoLeftovers(recorder.work());
   });
 
@@ -19,7 +29,7 @@ describe("local builds that go wrong, on debian-12", () => {
     const components = [
       await fixture("fixture-ok"),
       await fixture("broken-fixture"),
-      { ...(await fixture("fixture-ok")), name: "fixture-ok-2" },
+      { ...(await fixture("fixture-ok", { Marker: "second" })), name: "fixture-ok-2" },
     ];
     const recorder = recordEvents();
     const result = await runLocalBuild({ base: "debian-12", components, onEvent: recorder.onEvent });
@@ -36,20 +46,30 @@ describe("local builds that go wrong, on debian-12", () => {
     expect(result.failure?.output).not.toContain("must not run");
     // Build phases ran for all three (build first, in recipe order), then validate stopped there.
     expect(result.components).toMatchObject([
-      { name: "fixture-ok", stepsRun: 3, result: "not-run" },
+      { name: "fixture-ok", stepsRun: 11, result: "not-run" },
       { name: "broken-fixture", stepsRun: 3, result: "failed" },
-      { name: "fixture-ok-2", stepsRun: 2, result: "not-run" },
+      { name: "fixture-ok-2", stepsRun: 8, result: "not-run" },
     ]);
     const order = recorder.events
       .filter((e) => e.type === "start" && e.data?.kind === "step")
       .map((e) => e.subject);
+    const fixtureBuild = [
+      "WriteMarker",
+      "RootLooksRight",
+      "ThroughSymlink",
+      "Kernel",
+      "Restart",
+      "AfterRestart",
+      "RebootRequested",
+      "Loop",
+    ];
     expect(order).toEqual([
-      "fixture-ok/build/WriteMarker",
-      "fixture-ok/build/RootLooksRight",
+      ...fixtureBuild.map((step) => `fixture-ok/build/${step}`),
       "broken-fixture/build/BuildsFine",
-      "fixture-ok-2/build/WriteMarker",
-      "fixture-ok-2/build/RootLooksRight",
+      ...fixtureBuild.map((step) => `fixture-ok-2/build/${step}`),
       "fixture-ok/validate/MarkerThere",
+      "fixture-ok/validate/KernelAsserted",
+      "fixture-ok/validate/Updated",
       "broken-fixture/validate/LooksFine",
       "broken-fixture/validate/FailsOnPurpose",
     ]);
@@ -69,7 +89,9 @@ describe("local builds that go wrong, on debian-12", () => {
     try {
       expect(result.failure?.step).toBe("FailsOnPurpose");
       expect(result.rootDir).toBe(join(work, "image"));
-      expect(await readFile(join(work, "image", "etc", "ops-rig-fixture", "marker"), "utf8")).toBe("kept");
+      expect(await readFile(join(work, "image", "etc", "ops-rig-fixture", "marker-kept"), "utf8")).toBe(
+        "kept",
+      );
       // It failed before the test phases: there is no tested root, and no layers are left.
       expect(existsSync(join(work, "tested"))).toBe(false);
       expect(existsSync(join(work, "build"))).toBe(false);

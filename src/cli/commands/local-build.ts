@@ -9,7 +9,7 @@ import {
   localComponentInputs,
   runLocalBuild,
 } from "../../local/index.js";
-import type { CommandContext } from "../context.js";
+import { type CommandContext, selectToolsets } from "../context.js";
 import { formatTable, type Output, paint } from "../output.js";
 
 interface LocalBuildFlags {
@@ -43,7 +43,9 @@ export function registerLocalBuild(program: Command, context: () => CommandConte
       if (flags.out !== undefined && !/\.(tar|tar\.gz|tgz|tar\.xz|tar\.zst)$/.test(flags.out))
         throw new UsageError(`"${flags.out}" must end in .tar, .tar.gz, .tgz, .tar.xz or .tar.zst`, "--out");
       const base = flags.base;
-      const components = localComponentInputs(await ctx.rendered(), flags.toolset, base);
+      const rendered = await ctx.rendered();
+      selectToolsets(rendered, [flags.toolset]);
+      const components = localComponentInputs(rendered, flags.toolset, base);
 
       const controller = new AbortController();
       const interrupt = (signal: NodeJS.Signals) =>
