@@ -7,6 +7,7 @@ import { cliClients, cliPorts } from "./aws.js";
 import { registerBake } from "./commands/bake.js";
 import { registerBases } from "./commands/bases.js";
 import { registerLaunch } from "./commands/launch.js";
+import { registerLocalBuild } from "./commands/local-build.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerPrune } from "./commands/prune.js";
 import { registerRender } from "./commands/render.js";
@@ -94,6 +95,7 @@ export async function main(
     registerLaunch,
     registerPrune,
     registerRollback,
+    registerLocalBuild,
   ]) {
     register(program, getContext);
   }

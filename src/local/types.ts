@@ -1,0 +1,68 @@
+import type { EventSink } from "../events.js";
+
+/** The Debian releases a local build can use as its base root. */
+export const LOCAL_BASES = ["debian-12", "debian-13"] as const;
+export type LocalBase = (typeof LOCAL_BASES)[number];
+
+export function isLocalBase(value: string): value is LocalBase {
+  return (LOCAL_BASES as readonly string[]).includes(value);
+}
+
+export interface LocalComponentInput {
+  /** Component name, e.g. `sleuthkit`. */
+  readonly name: string;
+  /** The final AWSTOE YAML text, as Image Builder holds it (RenderedComponent.document). */
+  readonly document: string;
+  /** Recipe parameter values; defaults come from the document. */
+  readonly parameters: Readonly<Record<string, string>>;
+  /** Set when the toolset marks the component not locally runnable: skipped and reported, never silently. */
+  readonly skipReason?: string;
+}
+
+export interface LocalBuildOptions {
+  readonly base: LocalBase;
+  /** In recipe order. */
+  readonly components: readonly LocalComponentInput[];
+  /** Keep the roots afterwards (as plain directories under the run's work folder). */
+  readonly keep?: boolean;
+  /** Write the finished image root (after build and validate) as a tarball: a real local image. */
+  readonly out?: string;
+  /** Base tarball cache (default `$OPS_RIG_CACHE`, else `~/.cache/ops-rig`). */
+  readonly cacheDir?: string;
+  /** Abort: kill the processes, drop the mounts, remove the roots, reject. */
+  readonly signal?: AbortSignal;
+  /** Progress per component, phase and step, with elapsed time. */
+  readonly onEvent?: EventSink;
+}
+
+export type LocalPhase = "build" | "validate" | "test";
+
+export interface LocalStepFailure {
+  readonly component: string;
+  readonly phase: LocalPhase;
+  readonly step: string;
+  readonly exitCode?: number;
+  /** The end of the step's combined stdout and stderr. */
+  readonly output: string;
+  readonly message: string;
+}
+
+export interface LocalComponentSummary {
+  readonly name: string;
+  /** Steps executed (a step skipped by its `if` is not counted; a loop counts once). */
+  readonly stepsRun: number;
+  readonly seconds: number;
+  readonly result: "passed" | "failed" | "skipped" | "not-run";
+  readonly skipReason?: string;
+}
+
+export interface LocalBuildResult {
+  readonly ok: boolean;
+  readonly failure?: LocalStepFailure;
+  readonly components: readonly LocalComponentSummary[];
+  readonly seconds: number;
+  /** The image root, when `keep` was given. */
+  readonly rootDir?: string;
+  /** The image tarball, when `out` was given and the build passed. */
+  readonly image?: string;
+}

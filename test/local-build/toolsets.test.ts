@@ -1,0 +1,77 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadProject } from "../../src/config/load.js";
+import { type LocalBuildResult, localComponentInputs, runLocalBuild } from "../../src/local/index.js";
+import { REPO_ROOT, runCli } from "../helpers/project.js";
+import { expectAllStepsPassed, expectNoLeftovers, recordEvents, report } from "./helpers.js";
+
+const scratch = await mkdtemp(join(tmpdir(), "ops-rig-local-build-"));
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe("the shipped toolsets, built for real on debian-12", () => {
+  it("light: `ops-rig local-build` runs every step of every component, and writes a bootable image", async () => {
+    const image = join(scratch, "light.tar");
+    const cli = await runCli([
+      "--json",
+      "local-build",
+      "--toolset",
+      "light",
+      "--base",
+      "debian-12",
+      "--out",
+      image,
+    ]);
+    expect(cli.stderr).not.toContain("FAILED");
+    expect(cli.code).toBe(0);
+    const result = JSON.parse(cli.stdout) as LocalBuildResult;
+    report("light on debian-12 (CLI, --out)", result);
+    const components = localComponentInputs(await loadProject(REPO_ROOT), "light", "debian-12");
+    expectAllStepsPassed(result, components);
+    expect(result.image).toBe(image);
+
+    const listing = (await execa("tar", ["-tf", image], { maxBuffer: 512 * 1024 * 1024 })).stdout.split("\n");
+    const kernels = listing
+      .filter((p) => /^\.\/boot\/vmlinuz-/.test(p))
+      .map((p) => p.replace("./boot/vmlinuz-", ""));
+    expect(kernels.length).toBeGreaterThan(0);
+    for (const kernel of kernels) {
+      // LiME for the image's own kernel, and the initramfs local runs skip, built for the image.
+      expect(listing).toContain(`./opt/lime/lime-${kernel}.ko`);
+      expect(listing).toContain(`./boot/initrd.img-${kernel}`);
+    }
+    // What only the runner needs stays out of the image.
+    expect(listing).not.toContain("./usr/sbin/policy-rc.d");
+    expect(listing.some((p) => p.startsWith("./run/ops-rig"))).toBe(false);
+
+    const work = /local-build: \S+ \(\S+\) in (\S+)/.exec(cli.stderr)?.[1];
+    expect(work).toBeDefined();
+    await expectNoLeftovers(work ?? "");
+  });
+
+  it("heavy: every locally runnable step passes; volatility3 and plaso are skipped with their reasons", async () => {
+    const components = localComponentInputs(await loadProject(REPO_ROOT), "heavy", "debian-12");
+    expect(components.filter((c) => c.skipReason).map((c) => c.name)).toEqual(["volatility3", "plaso"]);
+    const recorder = recordEvents();
+    const result = await runLocalBuild({ base: "debian-12", components, onEvent: recorder.onEvent });
+    report("heavy on debian-12", result);
+    expectAllStepsPassed(result, components);
+    // Progress names component, phase and step, with elapsed time.
+    const lime = recorder.events.find(
+      (e) => e.type === "done" && e.subject === "lime/test/LimeForBootedKernel",
+    );
+    expect(lime?.data).toMatchObject({
+      kind: "step",
+      component: "lime",
+      phase: "test",
+      step: "LimeForBootedKernel",
+    });
+    expect(typeof lime?.data?.elapsed).toBe("number");
+    expect(recorder.events.some((e) => e.type === "done" && e.subject === "volatility3")).toBe(true);
+    await expectNoLeftovers(recorder.work());
+  });
+});
