@@ -17,6 +17,9 @@ import { readRegion } from "../test/e2e/inspect.js";
 import { type LocalAws, startLocalAws } from "../test/emulators/local-aws.js";
 import { deployLocally } from "../test/helpers/deployment.js";
 
+// ops-rig supports Node 20 on purpose; the SDK would warn about it on every client.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 const { values } = parseArgs({
   options: {
     real: { type: "boolean", default: false },

@@ -59,9 +59,12 @@ export function createProgress(output: Output, now: () => Date = () => new Date(
   return {
     sink: (event) => {
       if (output.json) return;
-      // Starts are noise on a terminal that shows the block; keep them in logs and with --verbose.
-      if (event.type === "start" && output.interactive && !output.verbose) return;
-      if (event.type === "check" && !output.verbose) return;
+      // Outcomes are what people follow; starts, checks and observation steps only with --verbose.
+      if (
+        !output.verbose &&
+        (event.type === "start" || event.type === "check" || event.subject === "observe")
+      )
+        return;
       log(`${style(event)} ${event.subject}${event.message ? `: ${event.message}` : ""}`);
     },
     update: (lines, note) => {

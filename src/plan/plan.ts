@@ -306,7 +306,7 @@ function planLine(ctx: LineContext): void {
       continue;
     }
     planPublish(ctx, observedRegion, regionalAmi, "new image");
-    status(region, "published", `${regionalAmi.imageId} (${regionalAmi.name})`, {
+    status(region, "published", regionalAmi.name, {
       imageId: regionalAmi.imageId,
       fingerprint,
     });

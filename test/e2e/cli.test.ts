@@ -124,7 +124,7 @@ describe("ops-rig against the local AWS", () => {
     const result = await cli("status");
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /light\/ubuntu-24\.04\/amd64\s+eu-west-1\s+published\s+ami-[0-9a-f]+\s+\d+(\.\d)?h\s+ami-[0-9a-f]+\s+1/,
+      /light\/ubuntu-24\.04\/amd64\s+eu-west-1\s+published\s+ami-[0-9a-f]+\s+\d+[mhd]\s+ami-[0-9a-f]+\s+1/,
     );
     expect(result.stdout).toMatch(/heavy\/debian-12\/amd64\s+us-east-1\s+missing\s+-/);
     expect(result.stdout).toMatch(/24 of 48 line\/region\(s\) need attention \(missing\)\./);

@@ -81,12 +81,7 @@ export function registerStatus(program: Command, context: () => CommandContext):
           { header: "published AMI", value: (r) => r.imageId ?? paint(ctx.output, "red", "-") },
           {
             header: "age",
-            value: (r) =>
-              r.ageHours === undefined
-                ? ""
-                : r.ageHours < 48
-                  ? `${r.ageHours}h`
-                  : `${Math.round(r.ageHours / 24)}d`,
+            value: (r) => formatAge(r.ageHours),
             align: "right",
           },
           { header: "base AMI", value: (r) => r.baseAmi ?? "" },
@@ -105,4 +100,10 @@ export function registerStatus(program: Command, context: () => CommandContext):
           : `\n${attention.length} of ${rows.length} line/region(s) need attention (${[...new Set(attention.map((r) => r.state))].join(", ")}).`,
       );
     });
+}
+
+function formatAge(hours: number | undefined): string {
+  if (hours === undefined) return "";
+  if (hours < 1) return `${Math.max(0, Math.round(hours * 60))}m`;
+  return hours < 48 ? `${Math.round(hours)}h` : `${Math.round(hours / 24)}d`;
 }
