@@ -111,26 +111,47 @@ export function reportSubject(report: RunReport): string {
 }
 
 /** Plain text for people: what happened, then where every line stands. */
+/**
+ * Plain text for people: what changed (counted by kind), the builds started and every failure in
+ * full, then where every line stands in every region.
+ */
 export function reportText(report: RunReport): string {
-  const happened = report.actions.filter(
-    (a) =>
-      a.status === "done" || a.status === "failed" || a.kind === "notify" || (a.kind === "skip" && a.error),
+  const done = report.actions.filter((a) => a.status === "done");
+  const counts = new Map<string, number>();
+  for (const a of done) counts.set(a.kind, (counts.get(a.kind) ?? 0) + 1);
+  const failures = report.actions.filter(
+    (a) => a.status === "failed" || a.kind === "notify" || (a.kind === "skip" && a.error),
   );
+  const builds = done.filter((a) => a.kind === "build");
   const sections = [
     `${reportSubject(report)} (${report.startedAt} → ${report.finishedAt}, ${report.passes} pass${report.passes === 1 ? "" : "es"})`,
-    "",
-    happened.length > 0
-      ? formatTable(happened, [
-          { header: "action", value: (a) => a.kind },
-          { header: "line", value: (a) => a.line },
-          { header: "region", value: (a) => a.region ?? "" },
-          {
-            header: "result",
-            value: (a) => (a.status === "done" ? "ok" : a.status === "failed" ? "FAILED" : a.status),
-          },
-          { header: "detail", value: (a) => a.error ?? a.result ?? a.reason },
-        ])
-      : "No actions.",
+    counts.size > 0
+      ? `Done: ${[...counts].map(([kind, n]) => `${n} ${kind}`).join(", ")}.`
+      : "Nothing changed.",
+  ];
+  if (builds.length > 0) {
+    sections.push(
+      "",
+      "Builds started:",
+      formatTable(builds, [
+        { header: "line", value: (a) => a.line },
+        { header: "why", value: (a) => a.reason },
+      ]),
+    );
+  }
+  if (failures.length > 0) {
+    sections.push(
+      "",
+      "Failures:",
+      formatTable(failures, [
+        { header: "action", value: (a) => a.kind },
+        { header: "line", value: (a) => a.line },
+        { header: "region", value: (a) => a.region ?? "" },
+        { header: "error", value: (a) => a.error ?? a.reason },
+      ]),
+    );
+  }
+  sections.push(
     "",
     formatTable(report.lines, [
       { header: "toolset", value: (l) => l.line.toolset },
@@ -140,7 +161,7 @@ export function reportText(report: RunReport): string {
       { header: "AMI", value: (l) => l.imageId ?? "" },
       { header: "detail", value: (l) => l.detail },
     ]),
-  ];
+  );
   return `${sections.join("\n")}\n`;
 }
 
