@@ -6,6 +6,7 @@ import { REGION_PATTERN } from "../config/schema.js";
 import type { ProjectConfig } from "../config/types.js";
 import { UsageError } from "../errors.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
+import { selectToolsetsByName } from "../pipeline/run.js";
 import { type RenderedProject, type RenderedToolset, renderProject } from "../render/index.js";
 import type { Output } from "./output.js";
 
@@ -81,13 +82,10 @@ export function selectToolsets(
   rendered: RenderedProject,
   names: readonly string[] | undefined,
 ): RenderedToolset[] {
-  if (!names || names.length === 0) return [...rendered.toolsets];
-  const known = rendered.toolsets.map((t) => t.toolset.name);
-  return names.map((name) => {
-    const found = rendered.toolsets.find((t) => t.toolset.name === name);
-    if (!found) throw new UsageError(`unknown toolset "${name}" (known: ${known.join(", ")})`, "--toolset");
-    return found;
-  });
+  return selectToolsetsByName(
+    rendered.toolsets.map((t) => t.toolset),
+    names,
+  ).flatMap((toolset) => rendered.toolsets.filter((t) => t.toolset === toolset));
 }
 
 /** `--region a --region b,c` → [a, b, c], each checked. */

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
-import { ARCHES, type Arch, BASES, type Base, isArch, isBase } from "../../config/bases.js";
-import { OpsRigError, UsageError } from "../../errors.js";
+import { ARCHES, BASES } from "../../config/bases.js";
+import { OpsRigError } from "../../errors.js";
 import { type BaseWanted, baseKey, baseOwner, discoverBases } from "../../pipeline/bases.js";
 import { regionsOf } from "../../plan/plan.js";
 import type { CommandContext } from "../context.js";
+import { parseArch, parseBase } from "../lines.js";
 import { formatTable, paint } from "../output.js";
 import { pipelineProject } from "../project.js";
 
@@ -22,14 +23,8 @@ export function registerBases(program: Command, context: () => CommandContext): 
     .option("-a, --arch <arch...>", `only these arches (${ARCHES.join(", ")})`)
     .action(async (options: BasesOptions) => {
       const ctx = context();
-      const bases = (options.base ?? [...BASES]).map((b): Base => {
-        if (!isBase(b)) throw new UsageError(`unknown base "${b}" (known: ${BASES.join(", ")})`, "--base");
-        return b;
-      });
-      const arches = (options.arch ?? [...ARCHES]).map((a): Arch => {
-        if (!isArch(a)) throw new UsageError(`unknown arch "${a}" (known: ${ARCHES.join(", ")})`, "--arch");
-        return a;
-      });
+      const bases = (options.base ?? [...BASES]).map((b) => parseBase(b));
+      const arches = (options.arch ?? [...ARCHES]).map((a) => parseArch(a));
       const project = await pipelineProject(ctx);
       const regions = ctx.regions ?? regionsOf(project.pipeline);
       const ports = ctx.ports(project.pipeline.homeRegion);

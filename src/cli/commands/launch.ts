@@ -1,12 +1,13 @@
 import type { Command } from "commander";
 import { createLaunchAdapter } from "../../aws/launch.js";
-import { ARCHES, type Arch, BASE_INFO, BASES, type Base, isArch, isBase } from "../../config/bases.js";
+import { ARCHES, BASE_INFO, BASES } from "../../config/bases.js";
 import { AwsCallError, OpsRigError, UsageError } from "../../errors.js";
 import { baseKey, discoverBases } from "../../pipeline/bases.js";
 import { aliasParameterName, lineParameterName, TAG } from "../../plan/names.js";
 import { sha256Hex } from "../../render/hash.js";
 import { parseCidrs } from "../cidr.js";
 import type { CommandContext } from "../context.js";
+import { resolveLine } from "../lines.js";
 import { pipelineProject } from "../project.js";
 
 interface LaunchOptions {
@@ -58,26 +59,8 @@ export function registerLaunch(program: Command, context: () => CommandContext):
       if (!region || (ctx.regions?.length ?? 0) > 1)
         throw new UsageError("launch needs exactly one region: the incident's", "--region");
       const project = await pipelineProject(ctx);
-      const toolset = project.toolsets.find((t) => t.name === options.toolset);
-      if (!toolset) {
-        throw new UsageError(
-          `unknown toolset "${options.toolset}" (known: ${project.toolsets.map((t) => t.name).join(", ")})`,
-          "--toolset",
-        );
-      }
-      if (options.base !== undefined && !isBase(options.base))
-        throw new UsageError(`unknown base "${options.base}" (known: ${BASES.join(", ")})`, "--base");
-      if (options.arch !== undefined && !isArch(options.arch))
-        throw new UsageError(`unknown arch "${options.arch}" (known: ${ARCHES.join(", ")})`, "--arch");
-      const base: Base = (options.base as Base | undefined) ?? toolset.default.base;
-      const arch: Arch = (options.arch as Arch | undefined) ?? toolset.default.arch;
-      if (!toolset.bases.includes(base))
-        throw new UsageError(
-          `toolset ${toolset.name} is not built on ${base} (it has ${toolset.bases.join(", ")})`,
-          "--base",
-        );
-      if (!toolset.arches.includes(arch))
-        throw new UsageError(`toolset ${toolset.name} is not built for ${arch}`, "--arch");
+      const { toolset, line, usesDefault } = resolveLine(project.toolsets, options);
+      const { base, arch } = line;
       if (options.version !== undefined && !/^[1-9]\d*$/.test(options.version))
         throw new UsageError(`"${options.version}" is not a parameter version number`, "--version");
       if (options.label !== undefined && !/^[a-zA-Z][a-zA-Z0-9._-]{0,99}$/.test(options.label))
@@ -93,10 +76,9 @@ export function registerLaunch(program: Command, context: () => CommandContext):
       const ports = ctx.ports(project.pipeline.homeRegion);
       const launch = createLaunchAdapter((r) => ctx.clients().ec2(r));
       const prefix = project.pipeline.parameterPrefix;
-      const usesDefault = options.base === undefined && options.arch === undefined;
       const parameter = usesDefault
         ? aliasParameterName(prefix, toolset.name)
-        : lineParameterName(prefix, { toolset: toolset.name, base, arch });
+        : lineParameterName(prefix, line);
       const selector = options.version ? `:${options.version}` : options.label ? `:${options.label}` : "";
 
       let imageRequest: string;

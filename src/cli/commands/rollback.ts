@@ -1,8 +1,9 @@
 import type { Command } from "commander";
-import { ARCHES, type Arch, BASES, type Base, isArch, isBase } from "../../config/bases.js";
+import { ARCHES, BASES } from "../../config/bases.js";
 import { errorMessage, OpsRigError, UsageError } from "../../errors.js";
 import { lineParameterName, parameterNamesFor, regionsOf, TAG } from "../../plan/index.js";
 import type { CommandContext } from "../context.js";
+import { resolveLine } from "../lines.js";
 import { formatTable } from "../output.js";
 import { pipelineProject, realClock } from "../project.js";
 
@@ -38,23 +39,9 @@ export function registerRollback(program: Command, context: () => CommandContext
     .action(async (options: RollbackOptions) => {
       const ctx = context();
       const project = await pipelineProject(ctx);
-      const toolset = project.toolsets.find((t) => t.name === options.toolset);
-      if (!toolset)
-        throw new UsageError(
-          `unknown toolset "${options.toolset}" (known: ${project.toolsets.map((t) => t.name).join(", ")})`,
-          "--toolset",
-        );
-      if (options.base !== undefined && !isBase(options.base))
-        throw new UsageError(`unknown base "${options.base}" (known: ${BASES.join(", ")})`, "--base");
-      if (options.arch !== undefined && !isArch(options.arch))
-        throw new UsageError(`unknown arch "${options.arch}" (known: ${ARCHES.join(", ")})`, "--arch");
+      const { toolset, line } = resolveLine(project.toolsets, options);
       if (options.to !== undefined && !/^[1-9]\d*$/.test(options.to))
         throw new UsageError(`"${options.to}" is not a parameter version number`, "--to");
-      const line = {
-        toolset: toolset.name,
-        base: (options.base as Base | undefined) ?? toolset.default.base,
-        arch: (options.arch as Arch | undefined) ?? toolset.default.arch,
-      };
       const parameter = lineParameterName(project.pipeline.parameterPrefix, line);
       const names = parameterNamesFor(project.pipeline.parameterPrefix, toolset, line);
       const regions =
