@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
 import type { AwsClients } from "../aws/clients.js";
@@ -18,6 +20,7 @@ import {
   type CommandContext,
   createContext,
   type GlobalOptions,
+  PACKAGE_ROOT,
   parseRegions,
   projectRootFrom,
 } from "./context.js";
@@ -56,6 +59,8 @@ export async function main(
     )
     .option("--json", "machine-readable JSON on stdout")
     .option("-v, --verbose", "more detail, including error causes")
+    // `-V` only: `--version <n>` belongs to `launch` (pin a parameter version). A lone `--version` works below.
+    .version(packageVersion(), "-V", "print ops-rig's version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({
@@ -100,6 +105,10 @@ export async function main(
     register(program, getContext);
   }
 
+  if (argv.length === 1 && argv[0] === "--version") {
+    (io.stdout ?? process.stdout).write(`${packageVersion()}\n`);
+    return 0;
+  }
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;
@@ -113,6 +122,15 @@ export async function main(
     return exitCodeFor(error);
   } finally {
     clients?.destroy();
+  }
+}
+
+function packageVersion(): string {
+  try {
+    const text = readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8");
+    return (JSON.parse(text) as { version?: string }).version ?? "unknown";
+  } catch {
+    return "unknown";
   }
 }
 

@@ -83,6 +83,14 @@ describe("ops-rig render and validate", () => {
     expect(result.stderr).toContain('--toolset: unknown toolset "medium" (known: heavy, light)');
   });
 
+  it("prints its version with --version or -V", async () => {
+    const version = (
+      JSON.parse(await readFile(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }
+    ).version;
+    expect(await runCli(["--version"])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    expect(await runCli(["-V"])).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+
   it("an unknown flag or command exits 2", async () => {
     expect((await runCli(["render", "--colour"])).code).toBe(2);
     expect((await runCli(["bake-all"])).code).toBe(2);
