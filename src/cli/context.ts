@@ -18,6 +18,7 @@ export interface GlobalOptions {
   json?: boolean;
   verbose?: boolean;
   region?: string[];
+  regions?: string[];
 }
 
 /** What every command gets: output, and lazy access to the validated project. */

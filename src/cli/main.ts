@@ -57,6 +57,11 @@ export async function main(
         "AWS region to work on (repeat or comma-separate for several; default: the pipeline's regions)",
       ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
     )
+    .addOption(
+      new Option("--regions <list>", "same as --region, comma-separated").argParser(
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      ),
+    )
     .option("--json", "machine-readable JSON on stdout")
     .option("-v, --verbose", "more detail, including error causes")
     // `-V` only: `--version <n>` belongs to `launch` (pin a parameter version). A lone `--version` works below.
@@ -79,7 +84,7 @@ export async function main(
         output,
         projectRoot: projectRootFrom(options, env),
         env,
-        regions: parseRegions(options.region),
+        regions: parseRegions([...(options.region ?? []), ...(options.regions ?? [])]),
         clients: () => {
           clients = cliClients(env);
           return clients;

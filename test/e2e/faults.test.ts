@@ -291,3 +291,33 @@ describe("crash anywhere", () => {
     }
   }, 240_000);
 });
+
+describe("throttling", () => {
+  it("Image Builder answering 429 to a third of the calls: adaptive retries absorb it and the run converges", async () => {
+    const project = await shippedProject({
+      toolsets: ["light"],
+      bases: ["debian-12", "ubuntu-24.04"],
+      arches: ["amd64"],
+      regions: [HOME, EU],
+    });
+    const world = await prepareWorld(aws, project);
+    aws.imageBuilder.throttle(0.33);
+    const adaptive = world.ports({ retryMode: "adaptive", maxAttempts: 10 });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const run = await runOnce(world, project, {}, adaptive.ports);
+        expect(run.report.counts.failed).toBe(0);
+        await aws.imageBuilder.settle();
+        if (run.passes.at(-1)?.plan.actions.length === 0) break;
+      }
+    } finally {
+      aws.imageBuilder.throttle(0);
+      adaptive.destroy();
+    }
+    const throttled = aws.calls().filter((c) => c.service === "imagebuilder" && c.status === 429).length;
+    console.log(`[e2e faults] throttling: ${throttled} Image Builder calls answered 429, all retried`);
+    expect(throttled).toBeGreaterThan(3);
+    for (const region of [HOME, EU])
+      expect((await readRegion(aws, region)).parameters.get(DEBIAN_PARAM)?.value).toMatch(/^ami-/);
+  }, 120_000);
+});

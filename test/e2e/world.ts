@@ -65,7 +65,10 @@ export interface World {
   readonly aws: LocalAws;
   readonly deployment: LocalDeployment;
   readonly clock: TestClock;
-  ports(options?: Pick<AwsClientOptions, "onClient">): { ports: PipelinePorts; destroy(): void };
+  ports(options?: Pick<AwsClientOptions, "onClient" | "retryMode" | "maxAttempts">): {
+    ports: PipelinePorts;
+    destroy(): void;
+  };
 }
 
 export async function prepareWorld(aws: LocalAws, project: PipelineProject): Promise<World> {
