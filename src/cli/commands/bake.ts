@@ -1,6 +1,5 @@
-import { InvokeCommand } from "@aws-sdk/client-lambda";
 import type { Command } from "commander";
-import { awsCall } from "../../aws/call.js";
+import { invokeFunction } from "../../aws/lambda.js";
 import { OpsRigError, UsageError } from "../../errors.js";
 import { reportText } from "../../pipeline/report.js";
 import { reconcile } from "../../pipeline/run.js";
@@ -108,30 +107,20 @@ async function invokeRemote(ctx: CommandContext, region: string, options: BakeOp
     ...(options.toolset ? { toolsets: options.toolset } : {}),
     ...(options.force ? { force: true } : {}),
   };
-  const out = await awsCall("lambda", "Invoke", region, () =>
-    ctx
-      .clients()
-      .lambda(region)
-      .send(
-        new InvokeCommand({
-          FunctionName: functionName,
-          Payload: new TextEncoder().encode(JSON.stringify(payload)),
-        }),
-      ),
-  );
-  const body = out.Payload ? new TextDecoder().decode(out.Payload) : "";
+  const out = await invokeFunction(ctx.clients().lambda(region), region, functionName, payload);
+  const body = out.body;
   if (ctx.output.json)
     ctx.output.writeJson({
       function: functionName,
-      functionError: out.FunctionError ?? null,
+      functionError: out.functionError ?? null,
       result: safeJson(body),
     });
   else ctx.output.out(`${functionName}: ${body}`);
-  if (out.FunctionError)
+  if (out.functionError)
     throw new OpsRigError(
       "REMOTE_FAILED",
       "system",
-      `${functionName} reported ${out.FunctionError}: ${body}`,
+      `${functionName} reported ${out.functionError}: ${body}`,
     );
 }
 
