@@ -1,4 +1,5 @@
 import type { AmiState, BuildRecord, OurAmi, ParameterValue } from "../plan/types.js";
+import type { BlockDeviceMapping } from "../render/recipe.js";
 
 /**
  * What the pipeline needs from AWS, in its own terms. The adapters in src/aws implement these with
@@ -169,18 +170,7 @@ export interface ImageBuilderPort {
       readonly arn: string;
       readonly parameters: readonly { readonly name: string; readonly value: readonly string[] }[];
     }[];
-    readonly blockDeviceMappings: readonly {
-      readonly deviceName: string;
-      readonly ebs: {
-        readonly volumeSize: number;
-        readonly volumeType: string;
-        readonly encrypted: boolean;
-        readonly deleteOnTermination: boolean;
-        readonly iops?: number;
-        readonly throughput?: number;
-        readonly kmsKeyId?: string;
-      };
-    }[];
+    readonly blockDeviceMappings: readonly BlockDeviceMapping[];
     readonly userDataOverride?: string;
     readonly tags: Readonly<Record<string, string>>;
     readonly clientToken: string;

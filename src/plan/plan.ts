@@ -380,15 +380,17 @@ function planCopy(
     }
     return { ...available, tags: { ...available.tags, ...copyTags } };
   }
-  const pending = copies.find((a) => a.state === "pending");
-  if (pending) {
+  const waitFor = (copy: OurAmi) =>
     ctx.actions.push({
       kind: "wait",
       line,
       region: region.region,
-      imageId: pending.imageId,
-      reason: `copy ${pending.imageId} pending`,
+      imageId: copy.imageId,
+      reason: `copy ${copy.imageId} pending`,
     });
+  const pending = copies.find((a) => a.state === "pending");
+  if (pending) {
+    waitFor(pending);
     return undefined;
   }
   // A copy whose tagging was interrupted has no tags but the home AMI's name.
@@ -406,13 +408,7 @@ function planCopy(
       reason: "tag a copy an interrupted run left untagged",
     });
     if (untagged.state === "available") return { ...untagged, tags: { ...untagged.tags, ...copyTags } };
-    ctx.actions.push({
-      kind: "wait",
-      line,
-      region: region.region,
-      imageId: untagged.imageId,
-      reason: `copy ${untagged.imageId} pending`,
-    });
+    waitFor(untagged);
     return undefined;
   }
   const failed = copies.filter((a) => a.state === "failed" || a.state === "error" || a.state === "invalid");
