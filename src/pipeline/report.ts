@@ -1,4 +1,4 @@
-import { describeAction, isMutating, lineId } from "../plan/index.js";
+import { isMutating, lineId } from "../plan/index.js";
 import type { LineStatus, Plan } from "../plan/types.js";
 import { formatTable } from "../text/table.js";
 import type { ActionOutcome } from "./apply.js";
@@ -163,8 +163,4 @@ export function reportText(report: RunReport): string {
     ]),
   );
   return `${sections.join("\n")}\n`;
-}
-
-export function describeOutcome(outcome: ActionOutcome): string {
-  return `${describeAction(outcome.action)}: ${outcome.status}${outcome.error ? ` (${outcome.error})` : ""}`;
 }

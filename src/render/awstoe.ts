@@ -593,11 +593,6 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** The `{{ name }}` references in a string (for substitution by runners). */
-export function variableReferences(value: string): string[] {
-  return [...value.matchAll(VARIABLE_REFERENCE)].map((m) => m[1] ?? "");
-}
-
 /** Replaces `{{ name }}` references using `lookup`; unknown names are left as they are. */
 export function substituteVariables(value: string, lookup: (name: string) => string | undefined): string {
   return value.replace(VARIABLE_REFERENCE, (whole, name: string) => lookup(name) ?? whole);
