@@ -356,6 +356,13 @@ describe("ops-rig against the local AWS", () => {
     });
   }, 90_000);
 
+  it("bake --remote refuses --wait (the deployed pipeline continues on its own)", async () => {
+    expect(await cli("bake", "--remote", "--wait")).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--wait: the deployed pipeline continues by itself"),
+    });
+  });
+
   it("bake --remote names the function it could not invoke", async () => {
     const result = await cli("bake", "--remote", "--function", "ops-rig-missing");
     expect(result.code).toBe(1);

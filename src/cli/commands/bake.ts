@@ -41,6 +41,12 @@ export function registerBake(program: Command, context: () => CommandContext): v
       const pollMs = seconds(options.poll ?? "30", "--poll") * 1000;
       const timeoutMs = seconds(options.timeout ?? "120", "--timeout") * 60_000;
       const project = await pipelineProject(ctx);
+      if (options.remote && options.wait) {
+        throw new UsageError(
+          "the deployed pipeline continues by itself (schedule tick, build notifications); follow it with `ops-rig status`",
+          "--wait",
+        );
+      }
       if (options.remote) {
         await invokeRemote(ctx, project.pipeline.homeRegion, options);
         return;
