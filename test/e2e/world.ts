@@ -115,7 +115,7 @@ export async function runOnce(
         sleep: world.clock.sleep,
         events: () => {},
       },
-      { trigger: "test", ...options },
+      { trigger: "tick", ...options },
     );
   } finally {
     own?.destroy();
