@@ -16,6 +16,7 @@ import { registerRollback } from "./commands/rollback.js";
 import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import {
+  type CommandAws,
   type CommandContext,
   createContext,
   type GlobalOptions,
@@ -30,6 +31,8 @@ export interface CliIo {
   readonly stderr?: Writable & { isTTY?: boolean };
   /** Aborted on Ctrl-C; the process entry point wires SIGINT/SIGTERM to it. */
   readonly signal?: AbortSignal;
+  /** The AWS to talk to, instead of SDK clients from the environment (tests use an in-memory AWS). */
+  readonly aws?: CommandAws;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage or bad input files). */
@@ -81,7 +84,7 @@ export async function main(
   let output: Output | undefined;
   let context: CommandContext | undefined;
   const signal = io.signal ?? new AbortController().signal;
-  const aws = cliAws(env, signal);
+  const aws = io.aws ? { ...io.aws, destroy: () => {} } : cliAws(env, signal);
   const getContext = (): CommandContext => {
     if (!context) {
       const options = program.opts<GlobalOptions & { region?: RegionFlag[]; regions?: RegionFlag[] }>();

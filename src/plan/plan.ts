@@ -286,7 +286,7 @@ function planLine(ctx: LineContext): void {
     }
   }
 
-  const withdrawn = homeAmi.tags[TAG.withdrawn] !== undefined;
+  const withdrawn = isWithdrawn(homeAmi);
   for (const region of targets) {
     const observedRegion = regionOf(observed, region);
     if (!observedRegion || observedRegion.error) {
@@ -308,7 +308,7 @@ function planLine(ctx: LineContext): void {
       planFallbackPublishes(ctx, [region]);
       continue;
     }
-    if (withdrawn || regionalAmi.tags[TAG.withdrawn] !== undefined) {
+    if (withdrawn || isWithdrawn(regionalAmi)) {
       status(
         region,
         "withdrawn",
@@ -328,6 +328,11 @@ function planLine(ctx: LineContext): void {
       fingerprint,
     });
   }
+}
+
+/** Withdrawn by a rollback, or being rolled back from: never published again. */
+export function isWithdrawn(ami: OurAmi): boolean {
+  return ami.tags[TAG.withdrawn] !== undefined || ami.tags[TAG.rollback] !== undefined;
 }
 
 /** The identity tags an AMI of a build carries (from the immutable build record). */
@@ -494,8 +499,7 @@ function planFallbackPublishes(
     if (!region || region.error) continue;
     const names = parameterNamesFor(ctx.pipeline.parameterPrefix, ctx.toolset, line);
     const amis = amisOfLine(region, line);
-    const usable = (a: OurAmi) =>
-      a.state === "available" && a.tags[TAG.withdrawn] === undefined && !withdrawn.has(a.imageId);
+    const usable = (a: OurAmi) => a.state === "available" && !isWithdrawn(a) && !withdrawn.has(a.imageId);
     const broken = names.some((name) => {
       const current = region.parameters.get(name);
       return current !== undefined && !amis.some((a) => a.imageId === current.value && usable(a));

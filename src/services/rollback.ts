@@ -139,6 +139,7 @@ function identityOf(ami: OurAmi): string {
 }
 
 const withdrawnTag = (ami: OurAmi) => ami.tags[TAG.withdrawn] !== undefined;
+const rollbackTag = (ami: OurAmi) => ami.tags[TAG.rollback] !== undefined;
 
 /** The description of a rollback version: written in the same PutParameter as the value. */
 function rollbackDescription(bad: Bad, target: string, who: string): string {
@@ -151,12 +152,14 @@ function parseRollbackDescription(description: string | undefined): Bad | undefi
 }
 
 /**
- * The bad build: of the builds the current versions point at or name as rolled back from, the newest.
- * A rollback interrupted half-way names it in the regions it reached; the others still point at it.
+ * The bad build: of the builds the current versions point at, name as rolled back from, or that a
+ * rollback marked first, the newest. A rollback interrupted half-way has marked it (and named it in
+ * the regions it reached); the other regions still point at it.
  */
 function badBuild(views: readonly RegionView[]): Bad | undefined {
   const candidates: Bad[] = [];
   for (const view of views) {
+    for (const ami of view.amis.filter(rollbackTag)) candidates.push({ identity: identityOf(ami), builtAt: builtAt(ami) });
     for (const { history } of view.parameters) {
       const current = history.at(-1);
       if (!current) continue;
@@ -223,6 +226,15 @@ async function rollbackRegion(
         `${context.lineParameter} in ${region} has never pointed at another available AMI that was not withdrawn`,
       );
     target = previous.value;
+  }
+
+  // First mark the bad build here, so the pipeline never publishes it again, even if this run dies
+  // before it withdraws it.
+  for (const ami of view.amis) {
+    if (identityOf(ami) !== bad.identity || rollbackTag(ami)) continue;
+    await deps.ports.ec2.createTags(region, ami.imageId, {
+      [TAG.rollback]: `${deps.now().toISOString()} by ${who}`.slice(0, 256),
+    });
   }
 
   const targetAmi = amiOf(target) as OurAmi;
