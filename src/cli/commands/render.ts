@@ -156,7 +156,7 @@ export async function ensureFolder(dir: string, flag: string): Promise<void> {
   let current = dir;
   for (;;) {
     const info = await stat(current).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined;
+      if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
       throw new UsageError(`cannot use ${current}: ${error.message}`, flag);
     });
     if (info) {
