@@ -159,7 +159,8 @@ function parseRollbackDescription(description: string | undefined): Bad | undefi
 function badBuild(views: readonly RegionView[]): Bad | undefined {
   const candidates: Bad[] = [];
   for (const view of views) {
-    for (const ami of view.amis.filter(rollbackTag)) candidates.push({ identity: identityOf(ami), builtAt: builtAt(ami) });
+    for (const ami of view.amis.filter(rollbackTag))
+      candidates.push({ identity: identityOf(ami), builtAt: builtAt(ami) });
     for (const { history } of view.parameters) {
       const current = history.at(-1);
       if (!current) continue;
