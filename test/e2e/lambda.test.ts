@@ -56,7 +56,7 @@ describe("the Lambda handler against the local AWS", () => {
     });
     expect(aws.imageBuilder.images().map((i) => i.status)).toEqual(["PENDING", "PENDING"]);
     // One-line JSON-ready logs: the plan's actions and the summary.
-    expect(logs.some((l) => l.message === "action" && l.data?.kind === "build")).toBe(true);
+    expect(logs.some((l) => l.message === "action done" && l.data?.kind === "build")).toBe(true);
     expect(logs.at(-1)?.message).toBe("run finished");
   });
 
