@@ -95,12 +95,6 @@ export function translateError(
   );
 }
 
-/** The AWS error code of a translated (or raw SDK) error. */
-export function awsErrorCode(error: unknown): string | undefined {
-  if (error instanceof AwsCallError) return error.awsCode;
-  return (error as SdkErrorShape | undefined)?.name;
-}
-
 export function tagList(tags: Readonly<Record<string, string>>): { Key: string; Value: string }[] {
   return Object.keys(tags)
     .sort()

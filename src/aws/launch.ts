@@ -192,7 +192,7 @@ export function createLaunchAdapter(
 }
 
 /** The one RunInstances request a launch (and its dry run) sends. */
-export function runInstancesInput(input: RunInstanceInput): RunInstancesCommandInput {
+function runInstancesInput(input: RunInstanceInput): RunInstancesCommandInput {
   return {
     ImageId: input.imageId,
     InstanceType: input.instanceType as _InstanceType,

@@ -16,7 +16,7 @@ export interface Progress {
 }
 
 /** What one event says, and whether it shows without --verbose; undefined when it shows nothing. */
-export function describeEvent(
+function describeEvent(
   event: ServiceEvent,
   output: Pick<Output, "color">,
 ): { readonly text: string; readonly always: boolean } | undefined {

@@ -28,9 +28,10 @@ export interface ApplyContext {
   readonly sleep: (ms: number) => Promise<void>;
   readonly events: ServiceEvents;
   readonly signal?: AbortSignal;
-  /** Actions running at once overall; copies are further bounded per destination region. */
-  readonly concurrency?: number;
 }
+
+/** Actions running at once overall; copies are further bounded per destination region. */
+const CONCURRENCY = 4;
 
 /** Actions that call AWS; the others only say where a line stands. */
 type PerformedAction = Exclude<Action, { kind: "wait" | "skip" | "notify" }>;
@@ -63,7 +64,7 @@ export async function apply(ctx: ApplyContext, actions: readonly Action[]): Prom
           : await runOne(ctx, action);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, ctx.concurrency ?? 4) }, worker));
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   return outcomes;
 }
 

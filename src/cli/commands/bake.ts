@@ -1,5 +1,11 @@
 import type { Command } from "commander";
-import { ActionsFailedError, InterruptedError, NotificationFailedError, UsageError } from "../../errors.js";
+import {
+  ActionsFailedError,
+  InterruptedError,
+  InvariantError,
+  NotificationFailedError,
+  UsageError,
+} from "../../errors.js";
 import { reportText } from "../../pipeline/report.js";
 import { bake, type PipelineResponse, type RunStatus, remoteBake } from "../../services/bake.js";
 import type { CommandContext } from "../context.js";
@@ -95,7 +101,7 @@ function failIfNot(status: RunStatus, failures: string): void {
       throw new InterruptedError("interrupted: the next run continues from where this one stopped");
     default: {
       const unhandled: never = status;
-      throw new Error(`unknown run status ${String(unhandled)}`);
+      throw new InvariantError(`unknown run status ${String(unhandled)}`);
     }
   }
 }

@@ -32,7 +32,7 @@ const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 const INSTANCE_TYPE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /** Checks `--case`: what the `ops-rig:case` tag can hold, whatever the script of the case id. */
-export function parseCase(value: string | undefined): string | undefined {
+function parseCase(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (value.trim() === "") throw new UsageError("the case id is empty", "--case");
   const length = Array.from(value).length;
@@ -48,7 +48,7 @@ export function parseCase(value: string | undefined): string | undefined {
   return value;
 }
 
-export function parseInstanceType(value: string | undefined): string | undefined {
+function parseInstanceType(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (value.length > 64 || !INSTANCE_TYPE.test(value))
     throw new UsageError(

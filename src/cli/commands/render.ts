@@ -151,7 +151,7 @@ async function writeOut(path: string, text: string): Promise<void> {
  * Creates a folder and its missing parents one level at a time. Node's recursive mkdir spins forever
  * under /proc (it retries ENOENT), and its errors name no flag: every failure here is a usage error.
  */
-export async function ensureFolder(dir: string, flag: string): Promise<void> {
+async function ensureFolder(dir: string, flag: string): Promise<void> {
   const missing: string[] = [];
   let current = dir;
   for (;;) {

@@ -262,7 +262,7 @@ describe("apply", () => {
       ...(i === 0 ? { replaces: "ami-failed" } : {}),
       reason: "test",
     }));
-    const outcomes = await apply({ ...context(state), pipeline: settings, concurrency: 6 }, actions);
+    const outcomes = await apply({ ...context(state), pipeline: settings }, actions);
     expect(outcomes.every((o) => o.status === "done")).toBe(true);
     expect(state.maxActiveCopies).toBe(2);
     expect(state.calls).toContain(`DeregisterImage ${EU} ami-failed`);
