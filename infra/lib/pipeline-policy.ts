@@ -244,11 +244,17 @@ export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string,
     }),
     new iam.PolicyStatement({
       sid: "ImageBuilderServiceLinkedRole",
-      // CreateImage creates Image Builder's service-linked role on first use and checks it with
-      // GetRole (AWSImageBuilderFullAccess / AWSImageBuilderReadOnlyAccess grant the same).
-      actions: ["iam:CreateServiceLinkedRole", "iam:GetRole"],
+      // CreateImage creates Image Builder's service-linked role on first use (AWSImageBuilderFullAccess
+      // grants the same). iam:AWSServiceName exists for CreateServiceLinkedRole only.
+      actions: ["iam:CreateServiceLinkedRole"],
       resources: [arns.iam("role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder")],
       conditions: { StringEquals: { "iam:AWSServiceName": "imagebuilder.amazonaws.com" } },
+    }),
+    new iam.PolicyStatement({
+      sid: "ReadImageBuilderServiceLinkedRole",
+      // ... and checks it with GetRole, which has no iam:AWSServiceName (the ARN pins the role).
+      actions: ["iam:GetRole"],
+      resources: [arns.iam("role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder")],
     }),
   ];
 

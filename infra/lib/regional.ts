@@ -114,7 +114,6 @@ export class RegionalResponderResources extends Construct {
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      minimumTLSVersion: 1.2,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [{ id: "expire", expiration: Duration.days(365) }],
@@ -132,7 +131,6 @@ export class RegionalResponderResources extends Construct {
       bucketKeyEnabled: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      minimumTLSVersion: 1.2,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: RemovalPolicy.RETAIN,
       versioned: true,
@@ -167,11 +165,15 @@ export class RegionalResponderResources extends Construct {
     deny("NobodyShortensTheLock", ["s3:PutObjectRetention", "s3:BypassGovernanceRetention"], {
       Null: { "aws:PrincipalArn": "false" },
     });
+    // A writer that names an encryption explicitly must name this key (absent headers mean the
+    // bucket default, this key; negated operators alone would also match absent headers).
     deny("OnlyThisKeyEncrypts", ["s3:PutObject"], {
-      StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption": "aws:kms" },
+      Null: { "s3:x-amz-server-side-encryption": "false" },
+      StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" },
     });
     deny("OnlyThisKeyIsNamed", ["s3:PutObject"], {
-      StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption-aws-kms-key-id": this.key.keyArn },
+      Null: { "s3:x-amz-server-side-encryption-aws-kms-key-id": "false" },
+      StringNotEquals: { "s3:x-amz-server-side-encryption-aws-kms-key-id": this.key.keyArn },
     });
 
     this.prefixList = new ec2.CfnPrefixList(this, "ResponderPrefixList", {

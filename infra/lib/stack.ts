@@ -75,7 +75,6 @@ export class OpsRigStack extends Stack {
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      minimumTLSVersion: 1.2,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: RemovalPolicy.RETAIN,
     } satisfies s3.BucketProps;
@@ -225,6 +224,7 @@ export class OpsRigStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.pipelineRole = new iam.Role(this, "PipelineRole", {
+      roleName: PIPELINE_FUNCTION_NAME,
       assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
       description: "ops-rig pipeline Lambda: exactly the calls of src/aws/",
     });
