@@ -7,13 +7,13 @@ import {
   responderRoleName,
   TAGS,
 } from "../../infra/lib/names.js";
+import { SESSION_CASE } from "../../infra/lib/responders.js";
 import {
   ACCOUNT,
   actionsOf,
   cleanup,
   logicalIdOf,
   propsOf,
-  resourcesOf,
   resourcesOfType,
   type Statement,
   statementsOfRole,
@@ -478,9 +478,7 @@ describe("the forensic instance and the responder roles", () => {
       for (const s of statementsOfRole(json, role ?? "").filter((st) => st.Effect === "Allow")) {
         const mutating = actionsOf(s).some((a) => a.startsWith("ec2:") && !/^ec2:(Describe|Get)/.test(a));
         if (!mutating || JSON.stringify(s.Resource).includes("security-group")) continue;
-        expect(JSON.stringify(s.Condition), `${action}/${s.Sid}`).toContain(
-          "${aws:PrincipalTag/ops-rig:case}",
-        );
+        expect(JSON.stringify(s.Condition), `${action}/${s.Sid}`).toContain(SESSION_CASE);
       }
     }
     expect(TAGS.case).toBe("ops-rig:case");
