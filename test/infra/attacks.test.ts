@@ -683,7 +683,10 @@ async function outcomes(world: World, attempts: readonly Attempt[]) {
 
 const CONTEXT = { responderPrincipalArns: SSO };
 
-describe("a compromised rig, simulated against the synthesized templates (iam-simulate)", () => {
+// Synthesizing four stacks and simulating ~150 requests takes a while on a loaded machine.
+describe("a compromised rig, simulated against the synthesized templates (iam-simulate)", {
+  timeout: 180_000,
+}, () => {
   it(`is denied every one of ${ATTACKS.length} abuse attempts`, async () => {
     expect(ATTACKS.length).toBeGreaterThanOrEqual(25);
     const world = World.of(await synth(CONTEXT));
@@ -744,7 +747,7 @@ describe("a compromised rig, simulated against the synthesized templates (iam-si
   });
 });
 
-describe("the pipeline Lambda, simulated", () => {
+describe("the pipeline Lambda, simulated", { timeout: 180_000 }, () => {
   it("is allowed every call of the adapters in its bundle, on realistic resources", async () => {
     const synthed = await synth(CONTEXT);
     const world = World.of(synthed);
@@ -780,7 +783,7 @@ describe("the pipeline Lambda, simulated", () => {
   });
 });
 
-describe("condition keys (iam-data)", () => {
+describe("condition keys (iam-data)", { timeout: 180_000 }, () => {
   it("every key of every statement in every stack is supported by every action it constrains", async () => {
     const world = World.of(await synth(CONTEXT));
     const problems: string[] = [];

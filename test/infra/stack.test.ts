@@ -25,7 +25,8 @@ afterAll(cleanup);
 const ref = (id: string) => ({ Ref: id });
 const arnOf = (id: string) => ({ "Fn::GetAtt": [id, "Arn"] });
 
-describe("the pipeline Lambda", () => {
+// The first synth of a file (four stacks, two bundles) can exceed the default timeout under load.
+describe("the pipeline Lambda", { timeout: 180_000 }, () => {
   it("is Node 24 on arm64, 15 minutes at most, never two at once", async () => {
     const { template, millis } = await synth();
     console.log(`[stack] first synth in this file: ${millis.toFixed(0)} ms`);
