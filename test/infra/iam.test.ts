@@ -53,7 +53,7 @@ async function pipelineStatements(json: TemplateJson): Promise<Statement[]> {
   return statementsOfRole(json, role["Fn::GetAtt"][0]);
 }
 
-describe("every IAM statement in the template", () => {
+describe("every IAM statement in the template", { timeout: 180_000 }, () => {
   it("never allows Action * or a whole service, and never uses NotAction/NotResource in an Allow", async () => {
     const { json } = await synth();
     const problems: string[] = [];
@@ -322,7 +322,7 @@ describe("the SDK-call scanner", () => {
   });
 });
 
-describe("the pipeline Lambda's policy allows every call the pipeline makes", () => {
+describe("the pipeline Lambda's policy allows every call the pipeline makes", { timeout: 180_000 }, () => {
   it("allows every call (and implied permission) of the specified adapters", async () => {
     const { json } = await synth();
     const text = await readFile(join(FIXTURES, "pipeline-adapters.ts.txt"), "utf8");

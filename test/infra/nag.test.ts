@@ -29,7 +29,7 @@ const CONTEXTS: Record<string, Record<string, unknown>> = {
   "account-agnostic": { account: undefined },
 };
 
-describe("cdk-nag AwsSolutions", () => {
+describe("cdk-nag AwsSolutions", { timeout: 180_000 }, () => {
   for (const [name, context] of Object.entries(CONTEXTS)) {
     it(`reports nothing unacknowledged (${name})`, async () => {
       const { app, stack } = await synth(context);
