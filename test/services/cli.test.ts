@@ -178,7 +178,7 @@ describe("the command line against the in-memory AWS", () => {
     const { aws, io } = fake();
     aws.fail({ operation: "Publish", code: "AuthorizationError", message: "not allowed to publish" });
     const result = await runCli(["bake", "--toolset", "light"], {}, io);
-    expect(result.stdout).toMatch(/^ops-rig manual: 8 builds started/);
+    expect(result.stdout).toMatch(/^ops-rig manual: \d+ builds started/);
     expect(result.stdout).toContain(
       "Notification failed: sns:Publish in us-east-1 failed (AuthorizationError)",
     );
