@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
@@ -84,6 +85,8 @@ export async function main(
   let output: Output | undefined;
   let context: CommandContext | undefined;
   const signal = io.signal ?? new AbortController().signal;
+  // Every AWS call in flight listens on it (a run has dozens at once): not a leak, no warning.
+  setMaxListeners(0, signal);
   const aws = io.aws ? { ...io.aws, destroy: () => {} } : cliAws(env, signal);
   const getContext = (): CommandContext => {
     if (!context) {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { createAwsClients, createPipelinePorts } from "../aws/index.js";
 import { loadProject } from "../config/load.js";
@@ -71,6 +72,8 @@ export function createHandler(deps: HandlerDeps) {
     const remaining = context.getRemainingTimeInMillis?.() ?? 15 * 60_000;
     deps.log("info", "run starting", { request, requestId: context.awsRequestId });
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - ABORT_MARGIN_MS));
+    // Every AWS call in flight listens on it: not a leak, no warning.
+    setMaxListeners(0, signal);
     let result: Awaited<ReturnType<typeof bake>>;
     try {
       result = await bake(
