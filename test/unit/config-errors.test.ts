@@ -77,12 +77,11 @@ const badInputs: BadInput[] = [
     line: true,
   },
   {
-    name: "unquoted variable",
-    mutate: (f) =>
-      edit(f, BASE, `- 'EXTRA_PACKAGES="{{ ExtraPackages }}"'`, `- EXTRA_PACKAGES={{ ExtraPackages }}`),
+    name: "a variable opening an unquoted value (a YAML mapping, not a string)",
+    mutate: (f) => edit(f, BASE, `- 'EXTRA_PACKAGES="{{ ExtraPackages }}"'`, `- {{ ExtraPackages }}`),
     file: BASE,
     field: "phases[0].steps[1].inputs.commands[0]",
-    message: /must be a quoted YAML string/,
+    message: /quote it: an unquoted \{\{ at the start of a value is a YAML mapping/,
     line: true,
   },
   {
@@ -289,19 +288,19 @@ const badInputs: BadInput[] = [
     line: true,
   },
   {
-    name: "unquoted octal permissions",
-    mutate: (f) => edit(f, BASE, `permissions: "0750"`, "permissions: 0750"),
+    name: "permissions that are not an octal mode",
+    mutate: (f) => edit(f, BASE, `permissions: "0750"`, `permissions: "u+rwx"`),
     file: BASE,
     field: "phases[0].steps[2].inputs[0].permissions",
-    message: /quote octal modes/,
+    message: /octal mode like "0644", not "u\+rwx"/,
     line: true,
   },
   {
     name: "unknown phase",
     mutate: (f) => edit(f, SLEUTHKIT, "  - name: build", "  - name: install"),
     file: SLEUTHKIT,
-    field: "phases[0].name",
-    message: /phase name must be one of build, validate, test/,
+    field: "phases",
+    message: /a build component needs a "build" phase/,
     line: true,
   },
   {
