@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseProject } from "../../src/config/parse.js";
 import { componentScripts, ensureShellcheck, shellcheckScripts } from "../../src/lint/shellcheck.js";
 import { renderProject } from "../../src/render/index.js";
-import { shippedFiles } from "../helpers/project.js";
+import { removeProject, runCli, shippedFiles, writeProject } from "../helpers/project.js";
 
 /** shellcheck over rendered steps: AWS's reboot idiom passes; prelude findings point at a line. */
 async function findings(mutate: (files: Map<string, string>) => void) {
@@ -77,6 +77,36 @@ describe("shellcheck on component scripts", () => {
     for (const problem of inPrelude) {
       expect(problem.line).toBe(line);
       expect(problem.message).toMatch(/SC2086|SC2164/);
+    }
+  });
+});
+
+describe("validate: ops-rig's style rules warn, AWS's rules fail", () => {
+  it("an unquoted variable and an unquoted octal mode are warnings with file:line, exit 0", async () => {
+    const files = await shippedFiles();
+    const base = files.get("components/responder-base.yaml") ?? "";
+    const edited = base
+      .replace(`- 'EXTRA_PACKAGES="{{ ExtraPackages }}"'`, "- EXTRA_PACKAGES={{ ExtraPackages }}")
+      .replace(`permissions: "0750"`, "permissions: 0750");
+    expect(edited).not.toBe(base);
+    files.set("components/responder-base.yaml", edited);
+    const dir = await writeProject(files);
+    try {
+      const result = await runCli(["--config", dir, "validate"]);
+      expect(result.code).toBe(0);
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(
+        /^warning: components\/responder-base\.yaml:\d+:\d+: .*quote values that hold \{\{ variables \}\}/,
+      );
+      expect(lines[1]).toMatch(
+        /^warning: components\/responder-base\.yaml:\d+:\d+: .*quote octal modes \("0750"\)/,
+      );
+      // The rendered document carries the mode as the string AWSTOE reads.
+      const document = renderProject(parseProject(files)).components.get("responder-base")?.document;
+      expect(document).toContain('permissions: "0750"');
+    } finally {
+      await removeProject(dir);
     }
   });
 });
