@@ -1,3 +1,5 @@
+import { mkdir, symlink } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseProject } from "../../src/config/parse.js";
 import { ConfigError, type Problem } from "../../src/errors.js";
@@ -44,7 +46,64 @@ const PIPELINE = "recipes/pipeline.yaml";
 const SLEUTHKIT = "components/sleuthkit.yaml";
 const BASE = "components/responder-base.yaml";
 
+const LONG_COMPONENT = `c${"x".repeat(139)}`;
+/** A "billion laughs" document: nine levels of nine aliases each. */
+const ALIAS_BOMB = [
+  'a0: &a0 ["lol"]',
+  ...Array.from({ length: 8 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(", ")}]`),
+  "description: *a8",
+].join("\n");
+
 const badInputs: BadInput[] = [
+  {
+    name: "YAML alias bomb",
+    mutate: (f) => f.set(LIGHT, ALIAS_BOMB),
+    file: LIGHT,
+    message: /YAML aliases expand too much .*refused as a resource-exhaustion attack/,
+  },
+  {
+    name: "component name over Image Builder's 128 characters",
+    mutate: (f) => {
+      f.set(`components/${LONG_COMPONENT}.yaml`, f.get(SLEUTHKIT) ?? "");
+    },
+    file: `components/${LONG_COMPONENT}.yaml`,
+    message: /would have a 148-character name; Image Builder allows 128/,
+  },
+  {
+    name: "maxAge under an hour (1m is one minute, not a month)",
+    mutate: (f) => edit(f, LIGHT, "maxAge: 1d", "maxAge: 1m"),
+    file: LIGHT,
+    field: "maxAge",
+    message:
+      /maxAge 1m is under an hour \(m means minutes: write 30d for a month\).*confirm: \{maxAgeUnderAnHour: true\}/,
+    line: true,
+  },
+  {
+    name: "misspelt target region",
+    mutate: (f) =>
+      edit(f, PIPELINE, "targetRegions: [us-east-1, eu-west-1,", "targetRegions: [us-east-1, eu-wset-1,"),
+    file: PIPELINE,
+    field: "targetRegions[1]",
+    message:
+      /"eu-wset-1" is not an AWS region \(did you mean "eu-west-1"\?\).*confirm: \{unlistedRegions: \[eu-wset-1\]\}/,
+    line: true,
+  },
+  {
+    name: "target region in another partition",
+    mutate: (f) => edit(f, PIPELINE, "targetRegions: [us-east-1,", "targetRegions: [cn-north-1,"),
+    file: PIPELINE,
+    field: "targetRegions[0]",
+    message: /"cn-north-1" is in the aws-cn partition, the home region us-east-1 in aws/,
+    line: true,
+  },
+  {
+    name: "a listed region confirmed as unlisted",
+    mutate: (f) => edit(f, PIPELINE, "copy:\n", "confirm:\n  unlistedRegions: [eu-west-1]\ncopy:\n"),
+    file: PIPELINE,
+    field: "confirm.unlistedRegions[0]",
+    message: /"eu-west-1" is a listed AWS region: it needs no confirmation/,
+    line: true,
+  },
   {
     name: "malformed YAML",
     mutate: (f) => edit(f, LIGHT, "maxAge: 1d", "maxAge: [1d"),
@@ -428,5 +487,63 @@ describe("the CLI exits non-zero on bad input and names the file and field", () 
     expect(result.stderr).toContain(bad.file);
     if (bad.field) expect(result.stderr).toContain(bad.field);
     expect(result.stderr).toMatch(bad.message);
+  });
+});
+
+describe("legal but almost certainly wrong values pass once confirmed", () => {
+  it("maxAge under an hour with confirm: {maxAgeUnderAnHour: true}", async () => {
+    const files = await shippedFiles();
+    edit(files, LIGHT, "maxAge: 1d", "maxAge: 30m\nconfirm:\n  maxAgeUnderAnHour: true");
+    expect(problemsOf(files)).toEqual([]);
+  });
+
+  it("a region newer than the list, named in confirm.unlistedRegions", async () => {
+    const files = await shippedFiles();
+    edit(
+      files,
+      PIPELINE,
+      "targetRegions: [us-east-1,",
+      "confirm:\n  unlistedRegions: [eu-north-9]\ntargetRegions: [eu-north-9, us-east-1,",
+    );
+    expect(problemsOf(files)).toEqual([]);
+  });
+});
+
+describe("unreadable project files are problems naming the file (exit 2), not raw EISDIR/ENOENT", () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map(removeProject));
+  });
+
+  it("a folder named recipes/x.yaml", async () => {
+    const dir = await writeProject(await shippedFiles());
+    dirs.push(dir);
+    await mkdir(join(dir, "recipes/x.yaml"));
+    const result = await runCli(["--config", dir, "validate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("recipes/x.yaml: is a folder, not a file");
+    expect(result.stderr).not.toContain("EISDIR");
+  });
+
+  it("a dangling component symlink", async () => {
+    const dir = await writeProject(await shippedFiles());
+    dirs.push(dir);
+    await symlink("/nonexistent/ops-rig/forensics.yaml", join(dir, "components/forensics.yaml"));
+    const result = await runCli(["--config", dir, "validate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      "components/forensics.yaml: is a symbolic link to /nonexistent/ops-rig/forensics.yaml, which does not exist",
+    );
+    expect(result.stderr).not.toContain("ENOENT");
+  });
+
+  it("a YAML alias bomb names its file and exits 2", async () => {
+    const files = await shippedFiles();
+    files.set(LIGHT, ALIAS_BOMB);
+    const dir = await writeProject(files);
+    dirs.push(dir);
+    const result = await runCli(["--config", dir, "validate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${LIGHT}: YAML aliases expand too much`);
   });
 });
