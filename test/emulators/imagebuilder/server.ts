@@ -50,6 +50,9 @@ const TAG_ROUTES: Readonly<Record<string, string>> = {
   GET: "ListTagsForResource",
 };
 
+/** Every operation the emulator answers (tests check each response against the SDK's model). */
+export const EMULATED_OPERATIONS: readonly string[] = [...Object.keys(ROUTES), ...Object.values(TAG_ROUTES)];
+
 /** JSON without the undefined members (the SDK would read `null` as a value). */
 function clean(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(clean);
