@@ -846,7 +846,11 @@ export function imageDevices(
       volumeType: typeof ebs.volumeType === "string" ? ebs.volumeType : base.volumeType,
       encrypted: encrypted || kmsKeyId !== undefined,
       ...(kmsKeyId !== undefined ? { kmsKeyId } : {}),
-      ...(typeof ebs.iops === "number" ? { iops: ebs.iops } : base.iops !== undefined ? { iops: base.iops } : {}),
+      ...(typeof ebs.iops === "number"
+        ? { iops: ebs.iops }
+        : base.iops !== undefined
+          ? { iops: base.iops }
+          : {}),
       ...(typeof ebs.throughput === "number"
         ? { throughput: ebs.throughput }
         : base.throughput !== undefined
@@ -871,7 +875,8 @@ export function distributedDevices(
   distributionKmsKeyId: string | undefined,
 ): BlockDevice[] {
   return devices.map(({ kmsKeyId, ...device }) => {
-    if (distributionKmsKeyId !== undefined) return { ...device, encrypted: true, kmsKeyId: distributionKmsKeyId };
+    if (distributionKmsKeyId !== undefined)
+      return { ...device, encrypted: true, kmsKeyId: distributionKmsKeyId };
     if (buildRegion) return { ...device, ...(kmsKeyId !== undefined ? { kmsKeyId } : {}) };
     return { ...device };
   });
