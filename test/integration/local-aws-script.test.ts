@@ -54,7 +54,9 @@ function runScript(args: readonly string[]): {
 async function until<T>(
   what: string,
   probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 20_000,
+  // Readiness bounds, not performance assertions: on a loaded 2-core machine moto's start plus the
+  // stack's topics and IAM (lazily imported by moto) can take tens of seconds.
+  timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
@@ -167,7 +169,7 @@ describe("npm run local-aws", () => {
     } finally {
       await rm(logDir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 
   it("leaves no moto behind even when killed outright", async () => {
     const logDir = await mkdtemp(join(tmpdir(), "ops-rig-local-aws-script-"));
@@ -185,7 +187,7 @@ describe("npm run local-aws", () => {
     } finally {
       await rm(logDir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 
   it("README's flow: npm run local-aws, then ops-rig bake and ops-rig launch exit 0 against it", async () => {
     const logDir = await mkdtemp(join(tmpdir(), "ops-rig-local-aws-flow-"));
