@@ -39,3 +39,18 @@ describe("the region list", () => {
     expect(closestRegion("xx-nowhere-9")).toBeUndefined();
   });
 });
+
+describe("environment overrides use the same region list", () => {
+  it("refuses a misspelt OPS_RIG_TARGET_REGIONS entry, naming the variable", async () => {
+    const { applyEnvOverrides } = await import("../../src/config/overrides.js");
+    const { parseProject } = await import("../../src/config/parse.js");
+    const { shippedFiles } = await import("../helpers/project.js");
+    const pipeline = parseProject(await shippedFiles()).pipeline;
+    expect(() => applyEnvOverrides(pipeline, { OPS_RIG_TARGET_REGIONS: "eu-west-1,eu-wset-1" })).toThrow(
+      /OPS_RIG_TARGET_REGIONS: "eu-wset-1" is not an AWS region \(did you mean "eu-west-1"\?\)/,
+    );
+    expect(
+      applyEnvOverrides(pipeline, { OPS_RIG_TARGET_REGIONS: "eu-west-1,us-west-2" }).targetRegions,
+    ).toEqual(["eu-west-1", "us-west-2"]);
+  });
+});
