@@ -1,7 +1,8 @@
 import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
-import { bundleLambda, type LambdaBundle } from "./bundle.js";
+import { bundleLambda, CASE_SESSION_ENTRY, type LambdaBundle } from "./bundle.js";
 import { applySuppressions } from "./nag.js";
+import { OpsRigRegionalStack } from "./regional.js";
 import { type DeploySettings, loadSettings } from "./settings.js";
 import { OpsRigStack } from "./stack.js";
 
@@ -23,6 +24,7 @@ export interface BuildAppOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Reuse a bundle (tests bundle once per file); bundles afresh when absent. */
   readonly bundle?: LambdaBundle;
+  readonly brokerBundle?: LambdaBundle;
   readonly outdir?: string;
   /**
    * CDK's built-in CloudFormation rules (on by default, as in `cdk synth`). They only ever warn, and
@@ -34,9 +36,15 @@ export interface BuildAppOptions {
 export interface BuiltApp {
   readonly app: App;
   readonly stack: OpsRigStack;
+  /** One per configured region: evidence bucket and key, prefix list, managed security groups. */
+  readonly regionalStacks: readonly OpsRigRegionalStack[];
   readonly settings: DeploySettings;
   readonly bundle: LambdaBundle;
+  readonly brokerBundle: LambdaBundle;
 }
+
+/** The regional stack's name for a region. */
+export const regionalStackName = (region: string) => `${STACK_NAME}-${region}`;
 
 /** The one way the app is put together, for `cdk synth` (infra/bin) and the tests alike. */
 export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
@@ -52,18 +60,34 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
     options.env ?? {},
   );
   const bundle = options.bundle ?? bundleLambda(options.projectRoot);
+  const brokerBundle = options.brokerBundle ?? bundleLambda(options.projectRoot, CASE_SESSION_ENTRY);
   const stack = new OpsRigStack(app, STACK_NAME, {
     settings,
     bundle,
+    brokerBundle,
     env: { region: settings.homeRegion, ...(settings.account ? { account: settings.account } : {}) },
     description: "ops-rig: forensic AMI bake pipeline, notifications and responder roles",
     tags: { "ops-rig:stack": STACK_NAME },
   });
   applySuppressions(stack, stack.acknowledgements);
+  const regionalStacks = settings.regions.map((region) => {
+    const regional = new OpsRigRegionalStack(app, regionalStackName(region), {
+      env: { region, ...(settings.account ? { account: settings.account } : {}) },
+      description: `ops-rig: evidence, prefix list and responder groups in ${region}`,
+      tags: { "ops-rig:stack": regionalStackName(region) },
+      lockDays: settings.evidenceLockDays,
+      responderCidrs: settings.responderCidrs,
+      vpcIds: settings.responderVpcs[region] ?? [],
+    });
+    // The evidence key and bucket policies name the home stack's roles, which must exist first.
+    regional.addDependency(stack);
+    applySuppressions(regional, regional.acknowledgements);
+    return regional;
+  });
   // cdk-nag 3 runs as a CDK policy-validation plugin: unacknowledged findings fail `cdk synth`.
   // Acknowledgements are copied into the template metadata, so the reasons ship with the stack.
   Validations.of(app).addPlugins(
     new AwsSolutionsChecks(app, { verbose: true, writeSuppressionsToCloudFormation: true }),
   );
-  return { app, stack, settings, bundle };
+  return { app, stack, regionalStacks, settings, bundle, brokerBundle };
 }

@@ -2,8 +2,15 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "n
 import { basename, join } from "node:path";
 import { buildSync, type Metafile } from "esbuild";
 
-/** Where the handler lives; the lead's real handler replaces the placeholder at merge. */
+/** Where the pipeline handler lives. */
 export const HANDLER_ENTRY = "src/lambda/handler.ts";
+/** The case-session broker (rigs get responder sessions through it). */
+export const CASE_SESSION_ENTRY = "src/lambda/case-session.ts";
+/**
+ * The oldest Node the bundles must import on: the Lambdas run nodejs24.x, but the tests import the
+ * bundles on the developers' and CI's Node 20, so syntax is lowered for 20.
+ */
+export const BUNDLE_TARGET = "node20";
 /** Output file name inside the asset; Lambda's handler setting is `index.handler`. */
 export const BUNDLE_FILE = "index.mjs";
 /** Folder inside the asset that holds `recipes/` and `components/` (the Lambda's `OPS_RIG_CONFIG`). */
@@ -32,7 +39,12 @@ export interface LambdaBundle {
  * sits at a fixed depth under the project so source-map paths, and with them the asset hash, are the
  * same on every machine.
  */
-export function bundleLambda(projectRoot: string): LambdaBundle {
+export function bundleLambda(
+  projectRoot: string,
+  entry: string = HANDLER_ENTRY,
+  options: { readonly withConfig?: boolean } = {},
+): LambdaBundle {
+  const withConfig = options.withConfig ?? entry === HANDLER_ENTRY;
   const started = performance.now();
   const cacheDir = join(projectRoot, ".cache");
   mkdirSync(cacheDir, { recursive: true });
@@ -40,11 +52,11 @@ export function bundleLambda(projectRoot: string): LambdaBundle {
   try {
     const result = buildSync({
       absWorkingDir: projectRoot,
-      entryPoints: [HANDLER_ENTRY],
+      entryPoints: [entry],
       outfile: join(dir, BUNDLE_FILE),
       bundle: true,
       platform: "node",
-      target: "node20",
+      target: BUNDLE_TARGET,
       format: "esm",
       mainFields: ["module", "main"],
       banner: {
@@ -60,13 +72,11 @@ export function bundleLambda(projectRoot: string): LambdaBundle {
       logLevel: "silent",
     });
     if (result.errors.length > 0) {
-      throw new Error(
-        `esbuild failed to bundle ${HANDLER_ENTRY}: ${result.errors.map((e) => e.text).join("; ")}`,
-      );
+      throw new Error(`esbuild failed to bundle ${entry}: ${result.errors.map((e) => e.text).join("; ")}`);
     }
     const metafile = result.metafile;
     if (!metafile) throw new Error("esbuild returned no metafile");
-    for (const folder of ["recipes", "components"]) {
+    for (const folder of withConfig ? ["recipes", "components"] : []) {
       cpSync(join(projectRoot, folder), join(dir, CONFIG_FOLDER, folder), {
         recursive: true,
         // Editor and OS droppings have no business in the Lambda.

@@ -21,12 +21,19 @@ export function isReadOnly(action: string): boolean {
   return READ_ONLY_VERBS.some((verb) => name.startsWith(verb));
 }
 
+const SSM_CHANNELS =
+  "Session Manager's channel calls have no resource type (Service Authorization Reference: ssmmessages); the forensic instance needs them so responders reach it by SSM session instead of open SSH, limited to the configured regions.";
+
 /**
  * Mutating actions allowed on `Resource: "*"` in identity policies, because AWS offers no narrower
- * resource for them, keyed by action. Empty: every mutating action this stack grants has a resource
- * type to scope it to (logs:StopQuery, the one candidate, is left out; queries end by themselves).
+ * resource for them, keyed by action.
  */
-export const RESOURCE_STAR_EXCEPTIONS: Readonly<Record<string, string>> = {};
+export const RESOURCE_STAR_EXCEPTIONS: Readonly<Record<string, string>> = {
+  "ssmmessages:CreateControlChannel": SSM_CHANNELS,
+  "ssmmessages:CreateDataChannel": SSM_CHANNELS,
+  "ssmmessages:OpenControlChannel": SSM_CHANNELS,
+  "ssmmessages:OpenDataChannel": SSM_CHANNELS,
+};
 
 /**
  * Resource-policy statements (key policies) that would break the rules above if they were identity

@@ -17,7 +17,7 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
   {
     match: /^\*$/,
     reason:
-      "Describe/List/Lookup calls that the Service Authorization Reference defines without a resource type; only read-only actions are granted on *, limited to the configured regions by aws:RequestedRegion (asserted by test/infra/iam.test.ts).",
+      "Actions the Service Authorization Reference defines without a resource type: read-only Describe/List/Lookup calls, and the four ssmmessages channel calls of Session Manager (RESOURCE_STAR_EXCEPTIONS); all limited to the configured regions by aws:RequestedRegion (asserted by test/infra/iam.test.ts).",
   },
   {
     match: /^arn:[^:]+:ec2:\*::(image|snapshot)\/\*$/,
@@ -43,6 +43,17 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
     match: arnPattern("secretsmanager:\\*:ACCOUNT:secret:ops-rig\\/break-glass\\*"),
     reason:
       "Secrets Manager appends a random suffix to every secret ARN; only secrets named ops-rig/break-glass*, read-only.",
+  },
+  {
+    match: arnPattern("logs:\\*:ACCOUNT:log-group:\\*:log-stream:\\*"),
+    reason:
+      "Log streams of the log groups under investigation; read-only (GetLogEvents), human responder sessions only.",
+  },
+  {
+    match:
+      /^arn:[^:]+:s3:::ops-rig-evidence-(?:\d{12}|<AWS::AccountId>)-[a-z0-9-]+\/cases\/<aws:PrincipalTag\/ops-rig:case>\/\*$/,
+    reason:
+      "Evidence objects of the session's own case only (the case is the session tag the broker or a human set); the bucket's policy denies every read but the analyst's and every write but the capture path's.",
   },
   {
     match: arnPattern("logs:\\*:ACCOUNT:log-group:\\*"),
@@ -116,7 +127,8 @@ export class NamedAcknowledgements {
 
 /** cdk-nag's rendering of a resolved value: Fn::Join concatenated, Ref as <Id>, Fn::GetAtt as <Id.Attr>. */
 export function flatten(value: unknown): string {
-  if (typeof value === "string") return value;
+  // cdk-nag writes IAM policy variables `${aws:PrincipalTag/x}` as `<aws:PrincipalTag/x>`.
+  if (typeof value === "string") return value.replace(/\$\{([^}]+)\}/g, "<$1>");
   if (value && typeof value === "object") {
     const object = value as Record<string, unknown>;
     if ("Ref" in object) return `<${String(object.Ref)}>`;

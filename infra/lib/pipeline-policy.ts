@@ -1,6 +1,6 @@
 import * as iam from "aws-cdk-lib/aws-iam";
-import { type Arns, conditions, hasTag, tagEquals } from "./arns.js";
-import { IMAGE_BUILDER_CREATED_BY, IMAGE_BUILDER_NAME_PREFIX, TAGS } from "./names.js";
+import { type Arns, conditions, hasTag } from "./arns.js";
+import { BREAK_GLASS_PATH, IMAGE_BUILDER_ARN_TAG, IMAGE_BUILDER_NAME_PREFIX, TAGS } from "./names.js";
 
 export interface PipelinePolicyInputs {
   readonly arns: Arns;
@@ -13,6 +13,8 @@ export interface PipelinePolicyInputs {
   readonly buildInstanceProfileArn: string;
   /** Customer keys for AMI copies from pipeline.yaml `copy.kmsKeys`, by region (may be empty). */
   readonly copyKmsKeys: Readonly<Record<string, string>>;
+  /** Toolset names: the pipeline writes parameters under `<prefix>/<toolset>/` and nowhere else. */
+  readonly toolsets: readonly string[];
 }
 
 /**
@@ -71,20 +73,39 @@ export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string,
     }),
     new iam.PolicyStatement({
       sid: "DeleteSnapshotsOfOwnBuilds",
-      // Snapshots of the AMIs Image Builder registers carry CreatedBy=EC2 Image Builder (its
-      // service-linked role policy keys RegisterImage on that tag); only the home region builds.
+      // Image Builder tags its output with Ec2ImageBuilderArn (user guide: tag-resources); only our
+      // images are named ops-rig-*, so other teams' builds (which carry CreatedBy=EC2 Image Builder
+      // too) stay out of reach. Whether the build's snapshots carry that tag as well is unverified:
+      // if they do not, DeregisterImage reports them as missing-permissions and they are left, never
+      // someone else's deleted.
       actions: ["ec2:DeleteSnapshot"],
       resources: [snapshots],
-      conditions: conditions(
-        arns.inHomeRegion(),
-        tagEquals(IMAGE_BUILDER_CREATED_BY.key, IMAGE_BUILDER_CREATED_BY.value),
-      ),
+      conditions: conditions(arns.inHomeRegion(), {
+        StringLike: {
+          [`aws:ResourceTag/${IMAGE_BUILDER_ARN_TAG}`]: arns.arn(
+            "imagebuilder",
+            arns.homeRegion,
+            arns.account,
+            `image/${IMAGE_BUILDER_NAME_PREFIX}*`,
+          ),
+        },
+      }),
     }),
   ];
 
   const parameterArns = arns.regions.flatMap((region) => [
     arns.arn("ssm", region, arns.account, `parameter${inputs.parameterPrefix}`),
     arns.arn("ssm", region, arns.account, `parameter${inputs.parameterPrefix}/*`),
+  ]);
+  // Writes only under the toolsets' own subtrees: never the break-glass pointer beside them.
+  const toolsetParameterArns = arns.regions.flatMap((region) =>
+    inputs.toolsets.map((toolset) =>
+      arns.arn("ssm", region, arns.account, `parameter${inputs.parameterPrefix}/${toolset}/*`),
+    ),
+  );
+  const breakGlassArns = arns.regions.flatMap((region) => [
+    arns.arn("ssm", region, arns.account, `parameter${inputs.parameterPrefix}${BREAK_GLASS_PATH}`),
+    arns.arn("ssm", region, arns.account, `parameter${inputs.parameterPrefix}${BREAK_GLASS_PATH}/*`),
   ]);
   const ssmAndSns = [
     new iam.PolicyStatement({
@@ -106,7 +127,22 @@ export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string,
         "ssm:UnlabelParameterVersion",
         "ssm:AddTagsToResource",
       ],
-      resources: parameterArns,
+      resources: toolsetParameterArns,
+    }),
+    new iam.PolicyStatement({
+      sid: "NeverTheBreakGlassPointer",
+      // Whoever controls the pointer chooses the key every rig trusts for break-glass logins.
+      effect: iam.Effect.DENY,
+      actions: [
+        "ssm:PutParameter",
+        "ssm:DeleteParameter",
+        "ssm:DeleteParameters",
+        "ssm:LabelParameterVersion",
+        "ssm:UnlabelParameterVersion",
+        "ssm:AddTagsToResource",
+        "ssm:RemoveTagsFromResource",
+      ],
+      resources: breakGlassArns,
     }),
     new iam.PolicyStatement({
       sid: "ReadPublicBaseImageParameters",
@@ -208,11 +244,17 @@ export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string,
     }),
     new iam.PolicyStatement({
       sid: "ImageBuilderServiceLinkedRole",
-      // CreateImage creates Image Builder's service-linked role on first use and checks it with
-      // GetRole (AWSImageBuilderFullAccess / AWSImageBuilderReadOnlyAccess grant the same).
-      actions: ["iam:CreateServiceLinkedRole", "iam:GetRole"],
+      // CreateImage creates Image Builder's service-linked role on first use (AWSImageBuilderFullAccess
+      // grants the same). iam:AWSServiceName exists for CreateServiceLinkedRole only.
+      actions: ["iam:CreateServiceLinkedRole"],
       resources: [arns.iam("role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder")],
       conditions: { StringEquals: { "iam:AWSServiceName": "imagebuilder.amazonaws.com" } },
+    }),
+    new iam.PolicyStatement({
+      sid: "ReadImageBuilderServiceLinkedRole",
+      // ... and checks it with GetRole, which has no iam:AWSServiceName (the ARN pins the role).
+      actions: ["iam:GetRole"],
+      resources: [arns.iam("role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder")],
     }),
   ];
 

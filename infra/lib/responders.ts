@@ -1,36 +1,62 @@
 import * as iam from "aws-cdk-lib/aws-iam";
-import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
-import { type Arns, conditions, hasTag, requestsTag, requestTagEquals, tagEquals } from "./arns.js";
+import { type Arns, conditions, tagEquals } from "./arns.js";
 import {
+  CASE_SESSION_FUNCTION,
+  CASE_SESSION_ROLE,
+  EVIDENCE_ANALYST_ROLE,
+  evidenceBucketName,
   FORENSIC,
   FORENSIC_INSTANCE_PROFILE,
+  FORENSIC_ROLE,
+  HUMAN_ONLY_ACTIONS,
+  MANAGED_BY_OPS_RIG,
+  ORIGINS,
   RESPONDER_ACTIONS,
   type ResponderAction,
+  RIG_ACTIONS,
   responderRoleName,
+  SESSION_TAGS,
   TAGS,
 } from "./names.js";
 
 export interface RespondersProps {
   readonly arns: Arns;
   readonly toolsBucket: s3.IBucket;
-  readonly memoryBucket: s3.IBucket;
-  readonly memoryKey: kms.IKey;
   readonly parameterPrefix: string;
-  /** Extra principals (SSO roles) allowed to assume the responder roles. */
+  /** SSO roles whose sessions count as human responders (their identity provider enforces MFA). */
   readonly responderPrincipalArns: readonly string[];
 }
 
+/** `${aws:PrincipalTag/ops-rig:case}`: the case of the calling session, as an IAM policy variable. */
+export const SESSION_CASE = `\${aws:PrincipalTag/${SESSION_TAGS.case}}`;
+
+/** The resource belongs to the session's case. */
+export const sameCase = () => ({ StringEquals: { [`aws:ResourceTag/${TAGS.case}`]: SESSION_CASE } });
+/** The new resource is tagged with the session's case. */
+export const requestsSameCase = () => ({ StringEquals: { [`aws:RequestTag/${TAGS.case}`]: SESSION_CASE } });
+/** The session was assumed by a human (MFA or a configured SSO role), never issued to a rig. */
+export const humanSession = () => ({
+  StringEquals: { [`aws:PrincipalTag/${SESSION_TAGS.origin}`]: ORIGINS.human },
+});
+
 /**
- * The forensic instance starts with almost nothing (read the tools bucket, fetch its break-glass key,
- * assume a responder role) and does its work through six narrowly scoped responder roles, one per
- * action of the seed. Each role's policy is also a customer managed policy, so a team can attach the
- * same permissions to roles of its own in other accounts.
+ * The forensic instance starts with almost nothing: read the tools bucket, register for SSM
+ * sessions, fetch its break-glass key, and ask the case-session broker for a responder session. It
+ * cannot assume a responder role itself: the broker does that with the case of the rig's own
+ * `ops-rig:case` tag, so a compromised rig works on its own case or not at all.
+ *
+ * Six responder roles, one per outcome of the seed, and an evidence analyst role. Every role is
+ * assumable by humans (MFA, or a configured SSO role) with a case session tag; inspect, snapshot,
+ * memory-capture and the analyst also by the broker for rigs. Every mutating statement is scoped to
+ * resources tagged with the session's case.
  */
 export class Responders extends Construct {
   readonly forensicRole: iam.Role;
   readonly forensicProfile: iam.CfnInstanceProfile;
+  readonly brokerRole: iam.Role;
+  readonly analystRole: iam.Role;
   readonly roles: ReadonlyMap<ResponderAction, iam.Role>;
   readonly policies: ReadonlyMap<ResponderAction, iam.ManagedPolicy>;
 
@@ -38,42 +64,83 @@ export class Responders extends Construct {
     super(scope, id);
     const { arns } = props;
 
+    // Fixed names: the per-region evidence keys and buckets name these roles in their policies, and
+    // `ops-rig launch` starts rigs with the profile.
     this.forensicRole = new iam.Role(this, "ForensicInstanceRole", {
+      roleName: FORENSIC_ROLE,
       assumedBy: new iam.ServicePrincipal("ec2.amazonaws.com"),
       description:
-        "ops-rig forensic instance: reads the tools bucket and assumes responder roles, nothing else",
+        "ops-rig forensic instance: tools bucket, SSM sessions, break-glass key, case sessions through the broker",
     });
-    // A fixed name: `ops-rig launch` and responders' runbooks start instances with it.
     this.forensicProfile = new iam.CfnInstanceProfile(this, "ForensicInstanceProfile", {
       instanceProfileName: FORENSIC_INSTANCE_PROFILE,
       roles: [this.forensicRole.roleName],
     });
+    this.brokerRole = new iam.Role(this, "CaseSessionRole", {
+      roleName: CASE_SESSION_ROLE,
+      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+      description: "ops-rig case-session broker: reads a rig's case tag and assumes a responder role for it",
+    });
 
+    const humans = humanPrincipals(arns, props.responderPrincipalArns);
+    const statements = responderStatements(props);
     const roles = new Map<ResponderAction, iam.Role>();
     const policies = new Map<ResponderAction, iam.ManagedPolicy>();
-    const statements = responderStatements(props);
+    const rigActions: readonly ResponderAction[] = RIG_ACTIONS;
     for (const action of RESPONDER_ACTIONS) {
+      const forRigs = rigActions.includes(action);
       const policy = new iam.ManagedPolicy(this, `Policy-${action}`, {
         description: `ops-rig responder action "${action}"`,
         statements: statements[action],
       });
-      const principals: iam.IPrincipal[] = [
-        this.forensicRole,
-        ...props.responderPrincipalArns.map((arn) => new iam.ArnPrincipal(arn)),
-      ];
       const role = new iam.Role(this, `Role-${action}`, {
         roleName: responderRoleName(action),
-        description: `ops-rig responder action "${action}", assumed from the forensic instance`,
-        assumedBy: new iam.CompositePrincipal(...principals),
+        description: forRigs
+          ? `ops-rig responder "${action}": humans with a case tag, rigs through the case-session broker`
+          : `ops-rig responder "${action}": human responders only (MFA or SSO), with a case tag`,
+        assumedBy: new iam.AccountRootPrincipal(),
         managedPolicies: [policy],
       });
+      setTrust(role, trustStatements(humans, forRigs ? this.brokerRole : undefined));
       roles.set(action, role);
       policies.set(action, policy);
     }
     this.roles = roles;
     this.policies = policies;
 
-    const forensic = new iam.Policy(this, "ForensicInstancePolicy", {
+    this.analystRole = new iam.Role(this, "EvidenceAnalystRole", {
+      roleName: EVIDENCE_ANALYST_ROLE,
+      description: "ops-rig evidence analyst: the only principal that reads evidence, one case per session",
+      assumedBy: new iam.AccountRootPrincipal(),
+    });
+    setTrust(this.analystRole, trustStatements(humans, this.brokerRole));
+    this.analystRole.attachInlinePolicy(
+      new iam.Policy(this, "EvidenceAnalystPolicy", { statements: analystStatements(arns) }),
+    );
+
+    const brokered = [...rigActions.map((a) => roles.get(a)), this.analystRole].flatMap((r) =>
+      r ? [r.roleArn] : [],
+    );
+    new iam.Policy(this, "CaseSessionPolicy", {
+      roles: [this.brokerRole],
+      statements: [
+        new iam.PolicyStatement({
+          sid: "FindTheCallingRig",
+          actions: ["ec2:DescribeInstances"],
+          resources: ["*"],
+          conditions: arns.inRegions(),
+        }),
+        new iam.PolicyStatement({
+          sid: "AssumeRigRolesWithTheRigsCase",
+          // The responder roles' trust policies decide which tags a broker session must carry.
+          actions: ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+          resources: brokered,
+        }),
+      ],
+    });
+
+    new iam.Policy(this, "ForensicInstancePolicy", {
+      roles: [this.forensicRole],
       statements: [
         new iam.PolicyStatement({
           sid: "ReadToolsBucket",
@@ -81,14 +148,42 @@ export class Responders extends Construct {
           resources: [props.toolsBucket.bucketArn, props.toolsBucket.arnForObjects("*")],
         }),
         new iam.PolicyStatement({
-          sid: "AssumeResponderRolesOnly",
-          actions: ["sts:AssumeRole"],
-          resources: [...roles.values()].map((role) => role.roleArn),
+          sid: "RegisterForSsmSessions",
+          // Session Manager's minimal instance permissions (Session Manager user guide: "Step 2:
+          // Verify or add instance permissions"), not AmazonSSMManagedInstanceCore, whose
+          // ssm:GetParameter(s) on * would let a rig read every parameter of the account.
+          actions: ["ssm:UpdateInstanceInformation"],
+          resources: [arns.ec2("instance")],
+          conditions: arns.inRegions(),
+        }),
+        new iam.PolicyStatement({
+          sid: "OpenSsmSessionChannels",
+          actions: [
+            "ssmmessages:CreateControlChannel",
+            "ssmmessages:CreateDataChannel",
+            "ssmmessages:OpenControlChannel",
+            "ssmmessages:OpenDataChannel",
+          ],
+          resources: ["*"],
+          conditions: arns.inRegions(),
+        }),
+        new iam.PolicyStatement({
+          sid: "AskTheBrokerForACaseSession",
+          actions: ["lambda:InvokeFunctionUrl"],
+          resources: [arns.arn("lambda", arns.homeRegion, arns.account, `function:${CASE_SESSION_FUNCTION}`)],
+          conditions: { StringEquals: { "lambda:FunctionUrlAuthType": "AWS_IAM" } },
+        }),
+        new iam.PolicyStatement({
+          sid: "InvokeTheBrokerThroughItsUrlOnly",
+          // Function URLs created since late 2025 also check lambda:InvokeFunction; only through the URL.
+          actions: ["lambda:InvokeFunction"],
+          resources: [arns.arn("lambda", arns.homeRegion, arns.account, `function:${CASE_SESSION_FUNCTION}`)],
+          conditions: { Bool: { "lambda:InvokedViaFunctionUrl": "true" } },
         }),
         new iam.PolicyStatement({
           sid: "FetchBreakGlassKey",
-          // components/responder-access.yaml fetches the break-glass public key at boot: SSM parameter
-          // -> Secrets Manager secret id -> key. Only names under the ops-rig prefix.
+          // components/responder-access.yaml retries the fetch on a timer: SSM parameter -> Secrets
+          // Manager secret id -> key. The SSH CA baked into the image needs no AWS API at all.
           actions: ["ssm:GetParameter"],
           resources: [arns.arn("ssm", "*", arns.account, `parameter${props.parameterPrefix}/break-glass/*`)],
           conditions: arns.inRegions(),
@@ -101,8 +196,127 @@ export class Responders extends Construct {
         }),
       ],
     });
-    forensic.attachToRole(this.forensicRole);
   }
+}
+
+interface HumanPrincipals {
+  /** IAM users and roles of this account, with MFA. */
+  readonly account: iam.IPrincipal;
+  /** SSO roles (MFA at the identity provider). */
+  readonly sso: readonly iam.IPrincipal[];
+}
+
+function humanPrincipals(arns: Arns, ssoRoles: readonly string[]): HumanPrincipals {
+  return {
+    account: new iam.ArnPrincipal(arns.iam("root")),
+    sso: ssoRoles.map((arn) => new iam.ArnPrincipal(arn)),
+  };
+}
+
+/** The tags a session request must carry, by origin (AssumeRole and TagSession both check them). */
+function sessionTagConditions(origin: "human" | "rig"): Record<string, Record<string, unknown>> {
+  const keys =
+    origin === "rig"
+      ? [SESSION_TAGS.case, SESSION_TAGS.origin, SESSION_TAGS.rig]
+      : [SESSION_TAGS.case, SESSION_TAGS.origin];
+  return {
+    StringEquals: { [`aws:RequestTag/${SESSION_TAGS.origin}`]: ORIGINS[origin] },
+    Null: Object.fromEntries(keys.map((key) => [`aws:RequestTag/${key}`, "false"])),
+    "ForAllValues:StringEquals": { "aws:TagKeys": keys },
+  };
+}
+
+/** Trust statements: humans (MFA or SSO), and the broker for rigs when given. */
+function trustStatements(humans: HumanPrincipals, broker: iam.IRole | undefined): iam.PolicyStatement[] {
+  const out: iam.PolicyStatement[] = [];
+  const mfa = { Bool: { "aws:MultiFactorAuthPresent": "true" } };
+  for (const action of ["sts:AssumeRole", "sts:TagSession"]) {
+    const verb = action === "sts:AssumeRole" ? "Assume" : "Tag";
+    out.push(
+      new iam.PolicyStatement({
+        sid: `HumansWithMfa${verb}`,
+        principals: [humans.account],
+        actions: [action],
+        conditions: conditions(mfa, sessionTagConditions("human")),
+      }),
+    );
+    if (humans.sso.length > 0) {
+      out.push(
+        new iam.PolicyStatement({
+          sid: `SsoResponders${verb}`,
+          principals: [...humans.sso],
+          actions: [action],
+          conditions: sessionTagConditions("human"),
+        }),
+      );
+    }
+    if (broker) {
+      out.push(
+        new iam.PolicyStatement({
+          sid: `RigsThroughTheBroker${verb}`,
+          principals: [new iam.ArnPrincipal(broker.roleArn)],
+          actions: [action],
+          conditions: sessionTagConditions("rig"),
+        }),
+      );
+    }
+  }
+  if (broker) {
+    out.push(
+      new iam.PolicyStatement({
+        sid: "RigSessionsNameTheRig",
+        principals: [new iam.ArnPrincipal(broker.roleArn)],
+        actions: ["sts:SetSourceIdentity"],
+        conditions: { StringLike: { "sts:SourceIdentity": "i-*" } },
+      }),
+    );
+  }
+  return out;
+}
+
+/** Replaces the role's trust policy (CDK's assumedBy allows one principal kind per statement). */
+function setTrust(role: iam.Role, statements: iam.PolicyStatement[]): void {
+  const cfn = role.node.defaultChild as iam.CfnRole;
+  cfn.assumeRolePolicyDocument = new iam.PolicyDocument({ statements });
+}
+
+/** Every configured region's evidence bucket (deterministic names: the buckets live in regional stacks). */
+export function evidenceBucketArns(arns: Arns): string[] {
+  return arns.regions.map(
+    (region) => `arn:${arns.partition}:s3:::${evidenceBucketName(arns.account, region)}`,
+  );
+}
+
+function evidenceKeyStatement(arns: Arns, sid: string, actions: string[]): iam.PolicyStatement {
+  // S3 uses the bucket's key with the bucket ARN as encryption context (S3 Bucket Keys), and the key
+  // policy in each region names the roles allowed: the key id need not be known here.
+  return new iam.PolicyStatement({
+    sid,
+    actions,
+    resources: arns.regions.map((region) => arns.arn("kms", region, arns.account, "key/*")),
+    conditions: {
+      StringEquals: { "kms:ViaService": arns.via("s3") },
+      ArnEquals: { "kms:EncryptionContext:aws:s3:arn": evidenceBucketArns(arns) },
+    },
+  });
+}
+
+function analystStatements(arns: Arns): iam.PolicyStatement[] {
+  const buckets = evidenceBucketArns(arns);
+  return [
+    new iam.PolicyStatement({
+      sid: "ReadTheSessionsCase",
+      actions: ["s3:GetObject", "s3:GetObjectVersion"],
+      resources: buckets.map((b) => `${b}/cases/${SESSION_CASE}/*`),
+    }),
+    new iam.PolicyStatement({
+      sid: "ListTheSessionsCase",
+      actions: ["s3:ListBucket", "s3:ListBucketVersions"],
+      resources: buckets,
+      conditions: { StringLike: { "s3:prefix": [`cases/${SESSION_CASE}/*`] } },
+    }),
+    evidenceKeyStatement(arns, "DecryptEvidenceThroughS3", ["kms:Decrypt"]),
+  ];
 }
 
 function responderStatements(props: RespondersProps): Record<ResponderAction, iam.PolicyStatement[]> {
@@ -119,139 +333,79 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
   const snapshots = arns.ec2Public("snapshot");
   const securityGroups = arns.ec2("security-group");
   const interfaces = arns.ec2("network-interface");
-  const vpcs = arns.ec2("vpc");
-  const subnets = arns.ec2("subnet");
-  const forensicInstance = tagEquals(TAGS.role, FORENSIC);
-
-  // Security groups responders create for one purpose, and only touch while they carry it.
-  const ownGroups = (purpose: "ssh-route" | "quarantine", label: string) => [
-    st(`Create${label}Groups`, ["ec2:CreateSecurityGroup"], [vpcs]),
-    st(
-      `Create${label}GroupsTagged`,
-      ["ec2:CreateSecurityGroup"],
-      [securityGroups],
-      requestTagEquals(TAGS.purpose, purpose),
-    ),
-    st(`Tag${label}GroupsWhenCreated`, ["ec2:CreateTags"], [securityGroups], {
-      StringEquals: { "ec2:CreateAction": "CreateSecurityGroup" },
-    }),
-    st(
-      `Manage${label}Groups`,
-      [
-        "ec2:AuthorizeSecurityGroupIngress",
-        "ec2:RevokeSecurityGroupIngress",
-        "ec2:AuthorizeSecurityGroupEgress",
-        "ec2:RevokeSecurityGroupEgress",
-        "ec2:DeleteSecurityGroup",
-      ],
-      [securityGroups],
-      tagEquals(TAGS.purpose, purpose),
-    ),
-  ];
+  const rig = tagEquals(TAGS.role, FORENSIC);
+  const evidenceCopy = tagEquals(TAGS.evidenceCopy, "true");
 
   // EBS encryption with customer keys: EC2 uses the key for the caller when it snapshots, creates or
   // attaches encrypted volumes (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html).
   const anyKey = arns.arn("kms", "*", arns.account, "key/*");
   const viaEc2 = { StringEquals: { "kms:ViaService": arns.via("ec2") } };
+  const describe = (sid: string, actions: string[]) => st(sid, actions, ["*"]);
 
-  return {
-    // (1) Open an SSH route: security groups allowing SSH from the responder prefix list, and network
-    // interfaces that put a forensic instance into the subnet under investigation.
+  const all: Record<ResponderAction, iam.PolicyStatement[]> = {
+    // (1) SSH route, humans only: add the ops-rig SSH-route group (SSH from the responders' prefix
+    // list, nothing else) to a case instance's interface. ModifyNetworkInterfaceAttribute replaces
+    // the interface's group list, so keeping the existing groups means naming them: any group may be
+    // named, but no rule can be written (no Create/Authorize/Revoke) and only case interfaces change.
     "ssh-route": [
-      st(
-        "DescribeNetwork",
-        [
-          "ec2:DescribeInstances",
-          "ec2:DescribeSecurityGroups",
-          "ec2:DescribeSecurityGroupRules",
-          "ec2:DescribeNetworkInterfaces",
-          "ec2:DescribeSubnets",
-          "ec2:DescribeVpcs",
-          "ec2:DescribeManagedPrefixLists",
-        ],
-        ["*"],
-      ),
-      ...ownGroups("ssh-route", "SshRoute"),
-      st("CreateInterfacesInSubnets", ["ec2:CreateNetworkInterface"], [subnets]),
-      st(
-        "CreateInterfacesWithSshRouteGroups",
-        ["ec2:CreateNetworkInterface"],
-        [securityGroups],
-        tagEquals(TAGS.purpose, "ssh-route"),
-      ),
-      st(
-        "CreateTaggedInterfaces",
-        ["ec2:CreateNetworkInterface"],
-        [interfaces],
-        requestTagEquals(TAGS.purpose, "ssh-route"),
-      ),
-      st("TagInterfacesWhenCreated", ["ec2:CreateTags"], [interfaces], {
-        StringEquals: { "ec2:CreateAction": "CreateNetworkInterface" },
-      }),
-      st(
-        "AttachInterfacesToForensicInstances",
-        ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface"],
-        [instances],
-        forensicInstance,
-      ),
-      st(
-        "UseSshRouteInterfaces",
-        ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:DeleteNetworkInterface"],
-        [interfaces],
-        tagEquals(TAGS.purpose, "ssh-route"),
-      ),
-      st(
-        "AddSshRouteGroupsToForensicInterfaces",
-        ["ec2:ModifyNetworkInterfaceAttribute"],
-        [interfaces],
-        tagEquals(TAGS.role, FORENSIC),
-      ),
-      st(
-        "WithSshRouteGroupsOnly",
-        ["ec2:ModifyNetworkInterfaceAttribute"],
-        [securityGroups],
-        tagEquals(TAGS.purpose, "ssh-route"),
-      ),
+      describe("DescribeNetwork", [
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeManagedPrefixLists",
+      ]),
+      st("ChangeCaseInterfacesOnly", ["ec2:ModifyNetworkInterfaceAttribute"], [interfaces], sameCase()),
+      st("KeepOrAddGroupsOfTheRegion", ["ec2:ModifyNetworkInterfaceAttribute"], [securityGroups]),
     ],
 
-    // (2) Snapshot volumes and attach copies read-only. EBS has no read-only attachment: the copy is
-    // attached to forensic instances only, and the image never auto-activates evidence volumes
-    // (components/hardening.yaml) so responders mount them `ro,noload`.
+    // (2) Snapshot the case's volumes, make volumes from those snapshots and attach them to the case's
+    // rigs. EBS has no read-only attachment: the copies attach to rigs only, and the image never
+    // auto-activates evidence volumes (components/hardening.yaml) so responders mount them `ro,noload`.
     snapshot: [
-      st(
-        "DescribeVolumes",
-        [
-          "ec2:DescribeVolumes",
-          "ec2:DescribeSnapshots",
-          "ec2:DescribeInstances",
-          "ec2:DescribeAvailabilityZones",
-        ],
-        ["*"],
-      ),
-      // Snapshotting reads the source volume and changes nothing on it: any volume, any instance.
-      st("SnapshotAnyVolume", ["ec2:CreateSnapshot", "ec2:CreateSnapshots"], [volumes, instances]),
+      describe("DescribeVolumes", [
+        "ec2:DescribeVolumes",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeInstances",
+        "ec2:DescribeAvailabilityZones",
+      ]),
+      st("SnapshotCaseVolumes", ["ec2:CreateSnapshot"], [volumes], sameCase()),
+      st("SnapshotCaseInstances", ["ec2:CreateSnapshots"], [instances], sameCase()),
       st(
         "SnapshotsCarryTheCase",
         ["ec2:CreateSnapshot", "ec2:CreateSnapshots"],
         [snapshots],
-        requestsTag(TAGS.case),
+        requestsSameCase(),
       ),
-      st("TagEvidenceWhenCreated", ["ec2:CreateTags"], [snapshots, volumes], {
-        StringEquals: { "ec2:CreateAction": ["CreateSnapshot", "CreateSnapshots", "CreateVolume"] },
-      }),
-      st("VolumesFromEvidenceSnapshots", ["ec2:CreateVolume"], [snapshots], hasTag(TAGS.case)),
-      st("EvidenceVolumesCarryTheCase", ["ec2:CreateVolume"], [volumes], requestsTag(TAGS.case)),
       st(
-        "AttachToForensicInstances",
+        "TagEvidenceWhenCreated",
+        ["ec2:CreateTags"],
+        [snapshots, volumes],
+        { StringEquals: { "ec2:CreateAction": ["CreateSnapshot", "CreateSnapshots", "CreateVolume"] } },
+        requestsSameCase(),
+      ),
+      st("VolumesFromCaseSnapshots", ["ec2:CreateVolume"], [snapshots], sameCase()),
+      st(
+        "CopiesCarryTheCase",
+        ["ec2:CreateVolume"],
+        [volumes],
+        conditions(requestsSameCase(), {
+          StringEquals: { [`aws:RequestTag/${TAGS.evidenceCopy}`]: "true" },
+        }),
+      ),
+      st(
+        "AttachToCaseRigs",
         ["ec2:AttachVolume", "ec2:DetachVolume"],
         [instances],
-        forensicInstance,
+        conditions(rig, sameCase()),
       ),
       st(
-        "AttachEvidenceVolumesOnly",
+        "UseEvidenceCopiesOnly",
         ["ec2:AttachVolume", "ec2:DetachVolume", "ec2:DeleteVolume"],
         [volumes],
-        hasTag(TAGS.case),
+        conditions(evidenceCopy, sameCase()),
       ),
       st(
         "UseVolumeKeysThroughEc2",
@@ -270,43 +424,47 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
       }),
     ],
 
-    // (3) Memory capture to a write-only bucket: put objects, never read or list them. Multipart
-    // uploads with SSE-KMS also need kms:Decrypt (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html).
+    // (3) Memory capture to the region's write-only evidence bucket, under the session's case only.
+    // Multipart uploads with SSE-KMS also need kms:Decrypt (S3 user guide: mpuoverview).
     "memory-capture": [
       new iam.PolicyStatement({
-        sid: "WriteCapturesOnly",
+        sid: "WriteTheSessionsCase",
         actions: ["s3:PutObject", "s3:AbortMultipartUpload"],
-        resources: [props.memoryBucket.arnForObjects("*")],
+        resources: evidenceBucketArns(arns).map((b) => `${b}/cases/${SESSION_CASE}/*`),
       }),
-      new iam.PolicyStatement({
-        sid: "EncryptCapturesThroughS3",
-        actions: ["kms:GenerateDataKey", "kms:Decrypt"],
-        resources: [props.memoryKey.keyArn],
-        conditions: { StringEquals: { "kms:ViaService": arns.via("s3", [arns.homeRegion]) } },
-      }),
+      evidenceKeyStatement(arns, "EncryptEvidenceThroughS3", ["kms:GenerateDataKey", "kms:Decrypt"]),
     ],
 
-    // (4) Inspect: describe, CloudWatch metrics and alarms, CloudTrail, Flow Logs and log groups.
+    // (4) Inspect: describe anything; console output of the case's instances; trails, metrics and
+    // logs (which may hold any team's secrets) only for humans.
     inspect: [
+      describe("DescribeCompute", [
+        "ec2:DescribeInstances",
+        "ec2:DescribeInstanceAttribute",
+        "ec2:DescribeInstanceStatus",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeImages",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeAddresses",
+        "ec2:DescribeFlowLogs",
+        "ec2:DescribeIamInstanceProfileAssociations",
+      ]),
       st(
-        "DescribeCompute",
+        "ConsoleOfCaseInstances",
+        ["ec2:GetConsoleOutput", "ec2:GetConsoleScreenshot"],
+        [instances],
+        sameCase(),
+      ),
+      st(
+        "HumansReadTrailsAndMetrics",
         [
-          "ec2:DescribeInstances",
-          "ec2:DescribeInstanceAttribute",
-          "ec2:DescribeInstanceStatus",
-          "ec2:DescribeVolumes",
-          "ec2:DescribeSnapshots",
-          "ec2:DescribeImages",
-          "ec2:DescribeSecurityGroups",
-          "ec2:DescribeSecurityGroupRules",
-          "ec2:DescribeNetworkInterfaces",
-          "ec2:DescribeVpcs",
-          "ec2:DescribeSubnets",
-          "ec2:DescribeRouteTables",
-          "ec2:DescribeNetworkAcls",
-          "ec2:DescribeAddresses",
-          "ec2:DescribeFlowLogs",
-          "ec2:DescribeIamInstanceProfileAssociations",
           "cloudtrail:LookupEvents",
           "cloudtrail:DescribeTrails",
           "cloudwatch:GetMetricData",
@@ -317,57 +475,72 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
           "logs:GetQueryResults",
         ],
         ["*"],
+        humanSession(),
       ),
-      st("ConsoleOutput", ["ec2:GetConsoleOutput", "ec2:GetConsoleScreenshot"], [instances]),
       st(
-        "TrailStatus",
+        "HumansReadTrailStatus",
         ["cloudtrail:GetTrailStatus"],
         [arns.arn("cloudtrail", "*", arns.account, "trail/*")],
+        humanSession(),
       ),
       st(
-        "ReadLogGroups",
-        ["logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents", "logs:StartQuery"],
+        "HumansReadLogGroups",
+        ["logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:StartQuery"],
         [arns.arn("logs", "*", arns.account, "log-group:*")],
+        humanSession(),
+      ),
+      st(
+        "HumansReadLogStreams",
+        ["logs:GetLogEvents"],
+        [arns.arn("logs", "*", arns.account, "log-group:*:log-stream:*")],
+        humanSession(),
       ),
     ],
 
-    // (5) Quarantine: swap an instance's security groups (per network interface, which also works for
-    // instances with several) for quarantine groups: egress only to the proxy, SSH only from SIRT.
+    // (5) Quarantine, humans only: swap a case interface's groups for ops-rig's quarantine group
+    // (SSH from the responders' prefix list, no egress), and mark the instance.
     quarantine: [
+      describe("DescribeForQuarantine", [
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeVpcs",
+      ]),
+      st("IsolateCaseInterfaces", ["ec2:ModifyNetworkInterfaceAttribute"], [interfaces], sameCase()),
       st(
-        "DescribeForQuarantine",
-        [
-          "ec2:DescribeInstances",
-          "ec2:DescribeSecurityGroups",
-          "ec2:DescribeNetworkInterfaces",
-          "ec2:DescribeVpcs",
-        ],
-        ["*"],
-      ),
-      ...ownGroups("quarantine", "Quarantine"),
-      st("SwapGroupsOfAnyInterface", ["ec2:ModifyNetworkInterfaceAttribute"], [interfaces]),
-      st(
-        "ForQuarantineGroupsOnly",
+        "IntoOpsRigQuarantineGroupsOnly",
         ["ec2:ModifyNetworkInterfaceAttribute"],
         [securityGroups],
-        tagEquals(TAGS.purpose, "quarantine"),
+        conditions(tagEquals(TAGS.purpose, "quarantine"), tagEquals(TAGS.managedBy, MANAGED_BY_OPS_RIG)),
       ),
-      // Marks the instance so (6) may terminate it; only these two tag keys.
-      st("MarkQuarantined", ["ec2:CreateTags"], [instances], {
-        "ForAllValues:StringEquals": { "aws:TagKeys": [TAGS.quarantined, TAGS.case] },
+      st("MarkCaseInstancesQuarantined", ["ec2:CreateTags"], [instances], sameCase(), {
+        "ForAllValues:StringEquals": { "aws:TagKeys": [TAGS.quarantined] },
       }),
     ],
 
-    // (6) Terminate: only instances already quarantined, and the forensic instances themselves.
+    // (6) Terminate, humans only: quarantined instances of the case, and the case's rigs.
     terminate: [
-      st("DescribeBeforeTerminating", ["ec2:DescribeInstances"], ["*"]),
+      describe("DescribeBeforeTerminating", ["ec2:DescribeInstances"]),
       st(
-        "TerminateQuarantined",
+        "TerminateQuarantinedCaseInstances",
         ["ec2:TerminateInstances"],
         [instances],
-        tagEquals(TAGS.quarantined, "true"),
+        conditions(tagEquals(TAGS.quarantined, "true"), sameCase()),
       ),
-      st("TerminateForensicInstances", ["ec2:TerminateInstances"], [instances], forensicInstance),
+      st("TerminateCaseRigs", ["ec2:TerminateInstances"], [instances], conditions(rig, sameCase())),
     ],
   };
+  // Belt and braces: a human-only role refuses rig sessions even if its trust policy were widened.
+  for (const action of HUMAN_ONLY_ACTIONS) {
+    all[action].push(
+      new iam.PolicyStatement({
+        sid: "NeverForRigSessions",
+        effect: iam.Effect.DENY,
+        notActions: ["ec2:Describe*"],
+        resources: ["*"],
+        conditions: { StringNotEquals: { [`aws:PrincipalTag/${SESSION_TAGS.origin}`]: ORIGINS.human } },
+      }),
+    );
+  }
+  return all;
 }

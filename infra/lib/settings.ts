@@ -3,6 +3,7 @@ import { REGION_PATTERN } from "../../src/config/schema.js";
 import type { PipelineSettings } from "../../src/config/types.js";
 import { ConfigError, type Problem } from "../../src/errors.js";
 import { renderProject } from "../../src/render/index.js";
+import { BREAK_GLASS_PATH } from "./names.js";
 
 /**
  * What a team sets when it deploys ops-rig: CDK context (`cdk.json` or `-c key=value`), with
@@ -35,10 +36,17 @@ export interface DeploySettings {
   readonly buildLogDays: number;
   /** Days the Lambda's CloudWatch log group keeps events (one of CloudWatch's allowed values). */
   readonly lambdaLogDays: number;
-  /** Days an uploaded memory capture stays locked (S3 Object Lock, governance mode). */
+  /** Days evidence stays locked (S3 Object Lock, COMPLIANCE mode: nobody, root included, can shorten it). */
   readonly evidenceLockDays: number;
-  /** Extra principals (e.g. SSO roles) that may assume the responder roles besides the forensic instance. */
+  /**
+   * SSO (or other federated) roles whose sessions count as human responders without an MFA flag (the
+   * identity provider enforces MFA). IAM users and roles of the account need MFA instead.
+   */
   readonly responderPrincipalArns: readonly string[];
+  /** VPCs, by region, that get the ops-rig SSH-route and quarantine security groups. */
+  readonly responderVpcs: Readonly<Record<string, readonly string[]>>;
+  /** From the recipes: the toolset names, whose parameter subtrees are the only ones the pipeline writes. */
+  readonly toolsets: readonly string[];
   /** From pipeline.yaml: the SSM prefix the Lambda publishes under. */
   readonly parameterPrefix: string;
   /** From pipeline.yaml: customer KMS keys for AMI copies, by region. */
@@ -64,9 +72,12 @@ export const CONTEXT_KEYS = {
   buildVpcCidr: "CIDR of the build VPC the stack creates (default: 10.213.0.0/24)",
   buildLogDays: "days build logs are kept in S3 (default: 30)",
   lambdaLogDays: "days the Lambda's log group keeps events (default: 90)",
-  evidenceLockDays: "days a memory capture is locked against deletion (default: 90)",
+  evidenceLockDays:
+    "days evidence is locked in COMPLIANCE mode: nobody, root included, can delete it sooner (default: 90, at most 3650)",
   responderPrincipalArns:
-    "IAM role ARNs (e.g. SSO roles) that may also assume the responder roles (default: none)",
+    "SSO role ARNs whose sessions count as human responders without an MFA flag (default: none; IAM users and roles need MFA)",
+  responderVpcs:
+    'VPCs per region that get the ops-rig SSH-route and quarantine groups, as JSON: {"eu-west-1": ["vpc-0123..."]} (default: none)',
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -214,12 +225,40 @@ export function readSettings(
   if (!LOG_RETENTION_DAYS.includes(lambdaLogDays)) {
     fail("lambdaLogDays", `CloudWatch Logs accepts only ${LOG_RETENTION_DAYS.join(", ")}`);
   }
-  const evidenceLockDays = integer("evidenceLockDays", DEFAULTS.evidenceLockDays, 1, 36500);
+  // COMPLIANCE mode cannot be shortened or lifted: a typo of 36500 would lock evidence for a century.
+  const evidenceLockDays = integer("evidenceLockDays", DEFAULTS.evidenceLockDays, 1, 3650);
 
   const responderPrincipalArns = list("responderPrincipalArns") ?? [];
   for (const arn of responderPrincipalArns) {
     if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(arn)) {
       fail("responderPrincipalArns", `not an IAM role ARN: "${arn}"`);
+    }
+  }
+
+  const responderVpcs: Record<string, string[]> = {};
+  const vpcsValue = read("responderVpcs");
+  if (vpcsValue !== undefined && vpcsValue !== null && vpcsValue !== "") {
+    let parsed: unknown = vpcsValue;
+    if (typeof vpcsValue === "string") {
+      try {
+        parsed = JSON.parse(vpcsValue);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+      fail("responderVpcs", `expected a JSON object of region to VPC ids, got ${JSON.stringify(vpcsValue)}`);
+    } else {
+      const regions = new Set([homeRegion, ...targetRegions]);
+      for (const [region, ids] of Object.entries(parsed as Record<string, unknown>)) {
+        if (!regions.has(region)) fail("responderVpcs", `"${region}" is not one of the configured regions`);
+        const list = Array.isArray(ids) ? ids : [ids];
+        for (const id of list) {
+          if (typeof id !== "string" || !/^vpc-[0-9a-f]{8,17}$/.test(id))
+            fail("responderVpcs", `${region}: not a VPC id: ${JSON.stringify(id)}`);
+        }
+        responderVpcs[region] = list.filter((id): id is string => typeof id === "string");
+      }
     }
   }
 
@@ -240,6 +279,8 @@ export function readSettings(
     lambdaLogDays,
     evidenceLockDays,
     responderPrincipalArns,
+    responderVpcs,
+    toolsets: [],
     parameterPrefix: pipeline.parameterPrefix,
     copyKmsKeys: pipeline.copy.kmsKeys,
   };
@@ -256,7 +297,18 @@ export async function loadSettings(
 ): Promise<DeploySettings> {
   const config = await loadProject(projectRoot);
   renderProject(config);
-  return readSettings(read, config.pipeline, env);
+  const toolsets = config.toolsets.map((t) => t.name).sort();
+  const reserved = toolsets.filter((name) => `/${name}` === BREAK_GLASS_PATH);
+  if (reserved.length > 0) {
+    throw new ConfigError([
+      {
+        file: "recipes",
+        path: reserved[0] ?? "",
+        message: `a toolset may not be named like the break-glass parameter folder (${BREAK_GLASS_PATH})`,
+      },
+    ]);
+  }
+  return { ...readSettings(read, config.pipeline, env), toolsets };
 }
 
 export function partitionOf(region: string): string {

@@ -1,7 +1,6 @@
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, TimeZone } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
-import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -17,7 +16,7 @@ import type { Construct } from "constructs";
 import { Arns } from "./arns.js";
 import { BUNDLE_FILE, LAMBDA_CONFIG_PATH, type LambdaBundle } from "./bundle.js";
 import { NamedAcknowledgements } from "./nag.js";
-import { PIPELINE_FUNCTION_NAME } from "./names.js";
+import { CASE_SESSION_FUNCTION, PIPELINE_FUNCTION_NAME } from "./names.js";
 import { BuildNetwork } from "./network.js";
 import { pipelineStatements } from "./pipeline-policy.js";
 import { Responders } from "./responders.js";
@@ -26,14 +25,16 @@ import type { DeploySettings } from "./settings.js";
 export interface OpsRigStackProps extends StackProps {
   readonly settings: DeploySettings;
   readonly bundle: LambdaBundle;
+  /** The case-session broker's bundle. */
+  readonly brokerBundle: LambdaBundle;
 }
 
 /**
- * The project's Node version. AWS deprecated nodejs20.x on 2026-04-30 and stops creating such
- * functions on 2027-02-01 (updates on 2027-03-03): move this, the bundle's target and the project
- * together.
+ * The Lambdas' Node version: nodejs24.x (Node 24 LTS, supported into 2028; nodejs20.x is past its end
+ * of life). The bundles are lowered to Node 20 syntax (BUNDLE_TARGET) so that the tests can import
+ * them on the developers' Node 20.
  */
-export const RUNTIME = lambda.Runtime.NODEJS_20_X;
+export const RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 /** Events the schedules send; the handler tells them apart by `kind`. */
 export const NIGHTLY_INPUT = { kind: "nightly" } as const;
@@ -54,12 +55,12 @@ export class OpsRigStack extends Stack {
   readonly logsBucket: s3.IBucket;
   readonly accessLogsBucket: s3.IBucket;
   readonly toolsBucket: s3.IBucket;
-  readonly memoryBucket: s3.IBucket;
+  readonly caseSessionFunction: lambda.Function;
+  readonly caseSessionUrl: lambda.FunctionUrl;
   readonly buildRole: iam.Role;
   readonly buildInstanceProfile: iam.CfnInstanceProfile;
   readonly network: BuildNetwork;
   readonly responders: Responders;
-  readonly responderPrefixList: ec2.CfnPrefixList;
   /** cdk-nag findings that are deliberate, each with its reason (applied with the wildcard ones). */
   readonly acknowledgements = new NamedAcknowledgements();
 
@@ -68,13 +69,12 @@ export class OpsRigStack extends Stack {
     const { settings } = props;
     const arns = new Arns(settings.homeRegion, settings.regions, this.account);
 
-    // ---- Buckets: server access logs, build logs, tools, memory captures. (Held as IBucket: under
+    // ---- Buckets: server access logs, build logs, tools. (Evidence lives in each region's stack.) (Held as IBucket: under
     // exactOptionalPropertyTypes the jsii class Bucket is not assignable to its own interface.)
     const secureBucket = {
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      minimumTLSVersion: 1.2,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: RemovalPolicy.RETAIN,
     } satisfies s3.BucketProps;
@@ -101,27 +101,6 @@ export class OpsRigStack extends Stack {
       serverAccessLogsPrefix: "tools/",
       lifecycleRules: [{ id: "old-versions", noncurrentVersionExpiration: Duration.days(30) }],
     }) as s3.IBucket;
-    const memoryKey = new kms.Key(this, "MemoryCaptureKey", {
-      description: "ops-rig memory captures",
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    // Evidence: customer key, versioned and locked (governance mode) so a capture cannot quietly vanish.
-    this.memoryBucket = new s3.Bucket(this, "MemoryCaptureBucket", {
-      ...secureBucket,
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: memoryKey,
-      bucketKeyEnabled: true,
-      versioned: true,
-      objectLockEnabled: true,
-      objectLockDefaultRetention: s3.ObjectLockRetention.governance(Duration.days(settings.evidenceLockDays)),
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: "memory-captures/",
-      lifecycleRules: [
-        { id: "abort-incomplete-uploads", abortIncompleteMultipartUploadAfter: Duration.days(7) },
-      ],
-    }) as s3.IBucket;
-
     const imageBuilderServiceRole = arns.iam(
       "role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder",
     );
@@ -245,6 +224,7 @@ export class OpsRigStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.pipelineRole = new iam.Role(this, "PipelineRole", {
+      roleName: PIPELINE_FUNCTION_NAME,
       assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
       description: "ops-rig pipeline Lambda: exactly the calls of src/aws/",
     });
@@ -275,6 +255,7 @@ export class OpsRigStack extends Stack {
       buildRoleArn: this.buildRole.roleArn,
       buildInstanceProfileArn,
       copyKmsKeys: settings.copyKmsKeys,
+      toolsets: settings.toolsets,
     });
     const policies: Record<string, iam.ManagedPolicy> = {};
     for (const [area, list] of Object.entries(statements)) {
@@ -319,16 +300,6 @@ export class OpsRigStack extends Stack {
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       },
     });
-    this.acknowledgements.add(
-      this.pipelineFunction,
-      "AwsSolutions-L1",
-      "ops-rig targets Node 20 (package.json engines, CI, the bundle's target); move RUNTIME in infra/lib/stack.ts with the project, before AWS stops creating nodejs20.x functions.",
-    );
-    this.acknowledgements.add(
-      this.pipelineFunction,
-      "CloudFormation-Validate::W2531",
-      "Same as AwsSolutions-L1: the deprecation of nodejs20.x is known and tracked; the runtime moves with the project's Node version.",
-    );
     // The policies must exist before the function can run with them.
     for (const policy of Object.values(policies)) this.pipelineFunction.node.addDependency(policy);
 
@@ -382,22 +353,45 @@ export class OpsRigStack extends Stack {
     });
     for (const alarm of [errors, dlq]) alarm.addAlarmAction(notify);
 
-    // ---- Forensic instance and responder roles.
+    // ---- Forensic instance, responder roles, and the broker that gives rigs case sessions.
     this.responders = new Responders(this, "Responders", {
       arns,
       toolsBucket: this.toolsBucket,
-      memoryBucket: this.memoryBucket,
-      memoryKey,
       parameterPrefix: settings.parameterPrefix,
       responderPrincipalArns: settings.responderPrincipalArns,
     });
-    // The responders' VPN ranges as a prefix list: security groups in any VPC of the home region
-    // (ops-rig launch, quarantine groups) reference it instead of copying CIDRs.
-    this.responderPrefixList = new ec2.CfnPrefixList(this, "ResponderPrefixList", {
-      prefixListName: "ops-rig-responders",
-      addressFamily: settings.responderCidrs.some((cidr) => cidr.includes(":")) ? "IPv6" : "IPv4",
-      maxEntries: Math.max(10, settings.responderCidrs.length),
-      entries: settings.responderCidrs.map((cidr) => ({ cidr, description: "responder VPN" })),
+    const brokerLogs = new logs.LogGroup(this, "CaseSessionLogGroup", {
+      retention: settings.lambdaLogDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.responders.brokerRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "WriteOwnLogs",
+        actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources: [brokerLogs.logGroupArn],
+      }),
+    );
+    this.caseSessionFunction = new lambda.Function(this, "CaseSessionFunction", {
+      functionName: CASE_SESSION_FUNCTION,
+      description: "ops-rig: a rig's responder session for the case of its own ops-rig:case tag",
+      runtime: RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      code: lambda.Code.fromAsset(props.brokerBundle.dir),
+      handler: `${BUNDLE_FILE.replace(/\.mjs$/, "")}.handler`,
+      role: this.responders.brokerRole,
+      memorySize: 256,
+      timeout: Duration.seconds(15),
+      logGroup: brokerLogs,
+      environment: {
+        OPS_RIG_REGIONS: settings.regions.join(","),
+        OPS_RIG_ACCOUNT: Aws.ACCOUNT_ID,
+        OPS_RIG_PARTITION: Aws.PARTITION,
+        NODE_OPTIONS: "--enable-source-maps",
+      },
+    });
+    // IAM auth: the caller's SigV4 identity (a rig's instance session) is what the broker trusts.
+    this.caseSessionUrl = this.caseSessionFunction.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.AWS_IAM,
     });
 
     const output = (id: string, value: string, description: string) =>
@@ -411,13 +405,12 @@ export class OpsRigStack extends Stack {
     output("BuildEventsTopicArn", this.buildTopic.topicArn, "Image Builder completion topic");
     output("BuildLogsBucketName", this.logsBucket.bucketName, "Image Builder build logs");
     output("ToolsBucketName", this.toolsBucket.bucketName, "read by the forensic instance");
-    output("MemoryCaptureBucketName", this.memoryBucket.bucketName, "write-only for memory captures");
+    output("CaseSessionUrl", this.caseSessionUrl.url, "rigs get responder sessions here (IAM auth)");
     output(
       "ForensicInstanceProfileName",
       this.responders.forensicProfile.ref,
       "instance profile of forensic instances",
     );
-    output("ResponderPrefixListId", this.responderPrefixList.attrPrefixListId, "responders' VPN ranges");
     output("DeployedAccount", Aws.ACCOUNT_ID, "account the stack runs in");
   }
 }

@@ -12,7 +12,7 @@ import {
 } from "../../infra/lib/bundle.js";
 import { loadProject } from "../../src/config/load.js";
 import { renderProject } from "../../src/render/index.js";
-import { cleanup, REPO_ROOT, sharedBundle } from "./helpers.js";
+import { cleanup, REPO_ROOT, sharedBrokerBundle, sharedBundle } from "./helpers.js";
 
 afterAll(cleanup);
 
@@ -77,5 +77,31 @@ describe("the Lambda bundle", () => {
     };
     expect(map.sources.length).toBeGreaterThan(0);
     for (const source of map.sources) expect(source).toMatch(/^\.\.\/\.\.\/(src|node_modules)\//);
+  });
+
+  it("ships none of the AGPL simulation tools (@cloud-copilot/*), in either Lambda", async () => {
+    for (const bundle of [sharedBundle(), sharedBrokerBundle()]) {
+      const inputs = Object.keys(bundle.metafile.inputs);
+      expect(inputs.length).toBeGreaterThan(5);
+      expect(inputs.filter((f) => f.includes("@cloud-copilot"))).toEqual([]);
+      const text = await readFile(join(bundle.dir, BUNDLE_FILE), "utf8");
+      expect(text).not.toMatch(/cloud-copilot|iam-simulate|AGPL/i);
+    }
+  });
+
+  it("bundles the case-session broker with its service and adapter only", async () => {
+    const broker = sharedBrokerBundle();
+    expect(broker.sourceFiles).toEqual(
+      expect.arrayContaining([
+        "src/lambda/case-session.ts",
+        "src/services/case-session.ts",
+        "src/aws/case-session.ts",
+      ]),
+    );
+    expect(
+      broker.sourceFiles.filter((f) => f.startsWith("src/pipeline/") || f.startsWith("src/cli/")),
+    ).toEqual([]);
+    const module = (await import(pathToFileURL(join(broker.dir, BUNDLE_FILE)).href)) as { handler?: unknown };
+    expect(typeof module.handler).toBe("function");
   });
 });

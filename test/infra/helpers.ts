@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { Template } from "aws-cdk-lib/assertions";
 import { type BuiltApp, buildApp } from "../../infra/lib/app.js";
-import { bundleLambda, type LambdaBundle, removeBundle } from "../../infra/lib/bundle.js";
+import { bundleLambda, CASE_SESSION_ENTRY, type LambdaBundle, removeBundle } from "../../infra/lib/bundle.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export const ACCOUNT = "111111111111";
@@ -11,6 +11,8 @@ export interface Synth extends BuiltApp {
   readonly template: Template;
   readonly json: TemplateJson;
   readonly millis: number;
+  /** A regional stack's template, by stack name (`OpsRig-<region>`). */
+  regionalJson(stackName: string): TemplateJson;
 }
 
 export interface TemplateJson {
@@ -24,12 +26,19 @@ export interface Resource {
 }
 
 let bundle: LambdaBundle | undefined;
+let brokerBundle: LambdaBundle | undefined;
 const synths = new Map<string, Promise<Synth>>();
 
 /** The Lambda bundle, built once per test file (vitest isolates modules per file). */
 export function sharedBundle(): LambdaBundle {
   bundle ??= bundleLambda(REPO_ROOT);
   return bundle;
+}
+
+/** The case-session broker's bundle, built once per test file. */
+export function sharedBrokerBundle(): LambdaBundle {
+  brokerBundle ??= bundleLambda(REPO_ROOT, CASE_SESSION_ENTRY);
+  return brokerBundle;
 }
 
 /** Synthesizes the app for a context once per test file and context. */
@@ -46,14 +55,26 @@ export function synth(overrides: Record<string, unknown> = {}): Promise<Synth> {
         projectRoot: REPO_ROOT,
         context,
         bundle: sharedBundle(),
+        brokerBundle: sharedBrokerBundle(),
         cloudFormationRules: false,
       });
       const template = Template.fromStack(built.stack);
+      const regional = new Map<string, TemplateJson>();
       return {
         ...built,
         template,
         json: template.toJSON() as TemplateJson,
         millis: performance.now() - started,
+        regionalJson: (name: string) => {
+          let json = regional.get(name);
+          if (!json) {
+            const stack = built.regionalStacks.find((s) => s.stackName === name);
+            if (!stack) throw new Error(`no regional stack ${name}`);
+            json = Template.fromStack(stack).toJSON() as TemplateJson;
+            regional.set(name, json);
+          }
+          return json;
+        },
       };
     })();
     synths.set(key, result);
@@ -64,7 +85,9 @@ export function synth(overrides: Record<string, unknown> = {}): Promise<Synth> {
 /** For afterAll: drop the bundle folder this file made. */
 export function cleanup(): void {
   if (bundle) removeBundle(bundle);
+  if (brokerBundle) removeBundle(brokerBundle);
   bundle = undefined;
+  brokerBundle = undefined;
   synths.clear();
 }
 

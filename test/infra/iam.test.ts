@@ -7,7 +7,7 @@ import {
   RESOURCE_POLICY_EXCEPTIONS,
   RESOURCE_STAR_EXCEPTIONS,
 } from "../../infra/lib/iam-exceptions.js";
-import { RESPONDER_ACTIONS, responderRoleName } from "../../infra/lib/names.js";
+import { RESPONDER_ACTIONS, RIG_ACTIONS, responderRoleName } from "../../infra/lib/names.js";
 import {
   actionMatches,
   bundleSdkCalls,
@@ -53,7 +53,7 @@ async function pipelineStatements(json: TemplateJson): Promise<Statement[]> {
   return statementsOfRole(json, role["Fn::GetAtt"][0]);
 }
 
-describe("every IAM statement in the template", () => {
+describe("every IAM statement in the template", { timeout: 180_000 }, () => {
   it("never allows Action * or a whole service, and never uses NotAction/NotResource in an Allow", async () => {
     const { json } = await synth();
     const problems: string[] = [];
@@ -95,8 +95,9 @@ describe("every IAM statement in the template", () => {
     const { json, settings } = await synth();
     const unscoped: string[] = [];
     for (const doc of policyDocuments(json).filter((d) => d.kind === "identity")) {
-      for (const s of doc.statements) {
-        const regional = actionsOf(s).every((a) => !/^(iam|sts|s3):/.test(a));
+      // A Deny narrows nothing by being regional: only Allow statements need the region scope.
+      for (const s of doc.statements.filter((st) => st.Effect === "Allow")) {
+        const regional = actionsOf(s).every((a) => !/^(iam|sts|s3|lambda):/.test(a));
         const wide = resourcesOf(s).some(
           (r) => r === "*" || (typeof r === "string" && /^arn:[^:]+:[^:]+:\*:/.test(r)),
         );
@@ -135,11 +136,17 @@ describe("every IAM statement in the template", () => {
       expect(resource).toMatch(new RegExp(`^arn:aws:imagebuilder:us-east-1:${ACCOUNT}:[a-z-]+/ops-rig-\\*$`));
     }
     const deleteSnapshots = statements.filter((s) => actionsOf(s).includes("ec2:DeleteSnapshot"));
+    // Copies by our tag; home-region builds by the Image Builder ARN of our own images, never by
+    // CreatedBy=EC2 Image Builder (which every team's builds carry).
     expect(
       deleteSnapshots.map(
-        (s) => s.Condition?.Null ?? s.Condition?.StringEquals?.["aws:ResourceTag/CreatedBy"],
+        (s) => s.Condition?.Null ?? s.Condition?.StringLike?.["aws:ResourceTag/Ec2ImageBuilderArn"],
       ),
-    ).toEqual([{ "aws:ResourceTag/ops-rig:toolset": "false" }, "EC2 Image Builder"]);
+    ).toEqual([
+      { "aws:ResourceTag/ops-rig:toolset": "false" },
+      `arn:aws:imagebuilder:us-east-1:${ACCOUNT}:image/ops-rig-*`,
+    ]);
+    expect(JSON.stringify(deleteSnapshots)).not.toContain("CreatedBy");
   });
 
   it("keeps resource policies within the listed exceptions", async () => {
@@ -167,21 +174,23 @@ describe("every IAM statement in the template", () => {
     };
     expect(trust("PipelineRole")).toContain('"Service":"lambda.amazonaws.com"');
     expect(trust("BuildInstanceRole")).toContain('"Service":"ec2.amazonaws.com"');
-    const forensic = logicalIdOf(json, "AWS::IAM::Role", "ForensicInstanceRole");
+    const broker = logicalIdOf(json, "AWS::IAM::Role", "CaseSessionRole");
     for (const action of RESPONDER_ACTIONS) {
       const [, role] = resourcesOfType(json, "AWS::IAM::Role").find(
         ([, r]) => r.Properties?.RoleName === responderRoleName(action),
       ) ?? [undefined, undefined];
-      expect(role?.Properties?.AssumeRolePolicyDocument).toEqual({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Action: "sts:AssumeRole",
-            Effect: "Allow",
-            Principal: { AWS: { "Fn::GetAtt": [forensic, "Arn"] } },
-          },
-        ],
-      });
+      const trust = role?.Properties?.AssumeRolePolicyDocument as { Statement: Statement[] } | undefined;
+      const statements = trust?.Statement ?? [];
+      expect(statements.length).toBeGreaterThan(0);
+      const principals = statements.map((s) => JSON.stringify(s.Principal));
+      // Never the rig's instance role: rigs come through the broker, and only for the rig roles.
+      expect(JSON.stringify(statements)).not.toContain("ForensicInstanceRole");
+      expect(principals.some((p) => p.includes(broker))).toBe(
+        (RIG_ACTIONS as readonly string[]).includes(action),
+      );
+      for (const s of statements.filter((st) => JSON.stringify(st.Principal).includes(":root"))) {
+        expect(s.Condition?.Bool).toEqual({ "aws:MultiFactorAuthPresent": "true" });
+      }
     }
     for (const doc of policyDocuments(json).filter((d) => d.kind === "trust")) {
       for (const s of doc.statements) expect(JSON.stringify(s.Principal)).not.toBe('{"AWS":"*"}');
@@ -313,7 +322,7 @@ describe("the SDK-call scanner", () => {
   });
 });
 
-describe("the pipeline Lambda's policy allows every call the pipeline makes", () => {
+describe("the pipeline Lambda's policy allows every call the pipeline makes", { timeout: 180_000 }, () => {
   it("allows every call (and implied permission) of the specified adapters", async () => {
     const { json } = await synth();
     const text = await readFile(join(FIXTURES, "pipeline-adapters.ts.txt"), "utf8");

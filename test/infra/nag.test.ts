@@ -7,7 +7,7 @@ import { Arns } from "../../infra/lib/arns.js";
 import { acknowledgements, applySuppressions, NamedAcknowledgements } from "../../infra/lib/nag.js";
 import { copyKeyGroups } from "../../infra/lib/pipeline-policy.js";
 import { removeProject, shippedFiles, writeProject } from "../helpers/project.js";
-import { cleanup, REPO_ROOT, sharedBundle, synth } from "./helpers.js";
+import { cleanup, REPO_ROOT, sharedBrokerBundle, sharedBundle, synth } from "./helpers.js";
 
 afterAll(cleanup);
 
@@ -29,7 +29,7 @@ const CONTEXTS: Record<string, Record<string, unknown>> = {
   "account-agnostic": { account: undefined },
 };
 
-describe("cdk-nag AwsSolutions", () => {
+describe("cdk-nag AwsSolutions", { timeout: 180_000 }, () => {
   for (const [name, context] of Object.entries(CONTEXTS)) {
     it(`reports nothing unacknowledged (${name})`, async () => {
       const { app, stack } = await synth(context);
@@ -66,6 +66,7 @@ describe("cdk-nag AwsSolutions", () => {
       projectRoot: REPO_ROOT,
       context: { account: "111111111111" },
       bundle: sharedBundle(),
+      brokerBundle: sharedBrokerBundle(),
       cloudFormationRules: false,
     });
     new sqs.Queue(stack, "UnencryptedQueueWithoutDlq", { encryption: sqs.QueueEncryption.UNENCRYPTED });
@@ -133,6 +134,7 @@ describe("customer keys for AMI copies from pipeline.yaml", () => {
         projectRoot: dir,
         context: { account: "111111111111" },
         bundle: sharedBundle(),
+        brokerBundle: sharedBrokerBundle(),
         cloudFormationRules: false,
       });
       expect(stack.node.tryFindChild("PipelinePolicy-kms")).toBeDefined();

@@ -7,13 +7,13 @@ import {
   responderRoleName,
   TAGS,
 } from "../../infra/lib/names.js";
+import { SESSION_CASE } from "../../infra/lib/responders.js";
 import {
   ACCOUNT,
   actionsOf,
   cleanup,
   logicalIdOf,
   propsOf,
-  resourcesOf,
   resourcesOfType,
   type Statement,
   statementsOfRole,
@@ -25,14 +25,15 @@ afterAll(cleanup);
 const ref = (id: string) => ({ Ref: id });
 const arnOf = (id: string) => ({ "Fn::GetAtt": [id, "Arn"] });
 
-describe("the pipeline Lambda", () => {
-  it("is Node 20 on arm64, 15 minutes at most, never two at once", async () => {
+// The first synth of a file (four stacks, two bundles) can exceed the default timeout under load.
+describe("the pipeline Lambda", { timeout: 180_000 }, () => {
+  it("is Node 24 on arm64, 15 minutes at most, never two at once", async () => {
     const { template, millis } = await synth();
     console.log(`[stack] first synth in this file: ${millis.toFixed(0)} ms`);
     template.hasResourceProperties("AWS::Lambda::Function", {
       // `ops-rig bake --remote` invokes it by this name.
       FunctionName: "ops-rig-pipeline",
-      Runtime: "nodejs20.x",
+      Runtime: "nodejs24.x",
       Architectures: ["arm64"],
       Handler: "index.handler",
       Timeout: 900,
@@ -43,7 +44,8 @@ describe("the pipeline Lambda", () => {
 
   it("gets the stack's resource names through the environment the handler reads", async () => {
     const { json, settings } = await synth();
-    const [, fn] = resourcesOfType(json, "AWS::Lambda::Function")[0] ?? [];
+    const [, fn] =
+      resourcesOfType(json, "AWS::Lambda::Function").find(([id]) => id.startsWith("PipelineFunction")) ?? [];
     const vars = (propsOf(fn).Environment as { Variables: Record<string, unknown> }).Variables;
     expect(vars).toEqual({
       OPS_RIG_CONFIG: LAMBDA_CONFIG_PATH,
@@ -334,7 +336,6 @@ describe("buckets", () => {
     expect(buckets.map(([id]) => id.replace(/[0-9A-F]{8}$/, "")).sort()).toEqual([
       "AccessLogsBucket",
       "BuildLogsBucket",
-      "MemoryCaptureBucket",
       "ToolsBucket",
     ]);
     const accessLogs = logicalIdOf(json, "AWS::S3::Bucket", "AccessLogsBucket");
@@ -373,30 +374,53 @@ describe("buckets", () => {
     });
   });
 
-  it("locks memory captures under a customer key", async () => {
-    const { template, json } = await synth({ evidenceLockDays: 30 });
-    const key = logicalIdOf(json, "AWS::KMS::Key", "MemoryCaptureKey");
-    template.hasResourceProperties("AWS::S3::Bucket", {
-      ObjectLockEnabled: true,
-      ObjectLockConfiguration: {
+  it("keep evidence in every configured region: COMPLIANCE lock, write-only, a key that names its users", async () => {
+    const built = await synth({ evidenceLockDays: 30 });
+    expect(built.regionalStacks.map((r) => r.stackName)).toEqual([
+      "OpsRig-us-east-1",
+      "OpsRig-eu-west-1",
+      "OpsRig-ap-southeast-2",
+    ]);
+    for (const regional of built.regionalStacks) {
+      const json = built.regionalJson(regional.stackName);
+      const [bucketId, bucket] =
+        resourcesOfType(json, "AWS::S3::Bucket").find(([id]) => id.includes("Evidence")) ?? [];
+      const p = propsOf(bucket);
+      expect(p.ObjectLockConfiguration).toEqual({
         ObjectLockEnabled: "Enabled",
-        Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 30 } },
-      },
-      VersioningConfiguration: { Status: "Enabled" },
-      BucketEncryption: {
-        ServerSideEncryptionConfiguration: [
-          {
-            BucketKeyEnabled: true,
-            ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: arnOf(key) },
-          },
-        ],
-      },
-    });
+        Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: 30 } },
+      });
+      expect(p.VersioningConfiguration).toEqual({ Status: "Enabled" });
+      expect(JSON.stringify(p.BucketName)).toContain(`ops-rig-evidence-`);
+      const [, policy] =
+        resourcesOfType(json, "AWS::S3::BucketPolicy").find(
+          ([, r]) => JSON.stringify(r.Properties?.Bucket) === JSON.stringify(ref(bucketId ?? "")),
+        ) ?? [];
+      const sids = (propsOf(policy).PolicyDocument as { Statement: Statement[] }).Statement.map(
+        (s) => `${s.Effect}:${s.Sid}`,
+      );
+      expect(sids).toEqual(
+        expect.arrayContaining([
+          "Deny:NobodyButTheAnalystReads",
+          "Deny:NobodyButTheAnalystDeletes",
+          "Deny:NobodyButTheCapturePathWrites",
+          "Deny:NobodyShortensTheLock",
+        ]),
+      );
+      const [, key] = resourcesOfType(json, "AWS::KMS::Key")[0] ?? [];
+      const keyPolicy = JSON.stringify(propsOf(key).KeyPolicy);
+      // Named users only; the account administers the key but cannot use it.
+      expect(keyPolicy).not.toContain('"kms:*"');
+      expect(keyPolicy).toContain("role/ops-rig-responder-memory-capture");
+      expect(keyPolicy).toContain("role/ops-rig-evidence-analyst");
+      // Regional stacks need the home stack's roles first.
+      expect(regional.dependencies.map((d) => d.stackName)).toEqual(["OpsRig"]);
+    }
   });
 });
 
 describe("the forensic instance and the responder roles", () => {
-  it("gives the forensic instance read on the tools bucket and AssumeRole into the six responder roles only", async () => {
+  it("gives the forensic instance the tools bucket, SSM sessions, the broker and its break-glass key, nothing else", async () => {
     const { template, json } = await synth();
     const role = logicalIdOf(json, "AWS::IAM::Role", "ForensicInstanceRole");
     template.hasResourceProperties("AWS::IAM::InstanceProfile", {
@@ -411,22 +435,29 @@ describe("the forensic instance and the responder roles", () => {
       Action: ["s3:GetObject", "s3:ListBucket"],
       Resource: [arnOf(tools), { "Fn::Join": ["", [arnOf(tools), "/*"]] }],
     });
-    const assume = statements.find((s) => s.Sid === "AssumeResponderRolesOnly");
-    const responderIds = RESPONDER_ACTIONS.map(
-      (action) =>
-        resourcesOfType(json, "AWS::IAM::Role").find(
-          ([, r]) => r.Properties?.RoleName === responderRoleName(action),
-        )?.[0],
-    );
-    expect(resourcesOf(assume as Statement)).toEqual(responderIds.map((id) => arnOf(id ?? "")));
-    // Nothing else: the break-glass fetch reads its parameter and secret, and that is all.
+    // No sts:AssumeRole at all: rigs get case sessions from the broker.
     expect(statements.flatMap(actionsOf).sort()).toEqual([
+      "lambda:InvokeFunction",
+      "lambda:InvokeFunctionUrl",
       "s3:GetObject",
       "s3:ListBucket",
       "secretsmanager:GetSecretValue",
       "ssm:GetParameter",
-      "sts:AssumeRole",
+      "ssm:UpdateInstanceInformation",
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
     ]);
+  });
+
+  it("runs the case-session broker behind an IAM-authenticated function URL", async () => {
+    const { template } = await synth();
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      FunctionName: "ops-rig-case-session",
+      Runtime: "nodejs24.x",
+    });
+    template.hasResourceProperties("AWS::Lambda::Url", { AuthType: "AWS_IAM" });
   });
 
   it("lets extra principals (SSO roles) assume the responder roles when configured", async () => {
@@ -439,64 +470,50 @@ describe("the forensic instance and the responder roles", () => {
     expect(JSON.stringify(role?.Properties?.AssumeRolePolicyDocument)).toContain(extra);
   });
 
-  it("scopes each responder action by tag or resource", async () => {
+  it("scopes every mutating responder statement to the session's case", async () => {
     const { json } = await synth();
-    const policy = (action: string): Statement[] => {
+    for (const action of RESPONDER_ACTIONS) {
       const role = resourcesOfType(json, "AWS::IAM::Role").find(
-        ([, r]) => r.Properties?.RoleName === `ops-rig-responder-${action}`,
+        ([, r]) => r.Properties?.RoleName === responderRoleName(action),
       )?.[0];
-      return statementsOfRole(json, role ?? "");
-    };
-    const allow = (statements: Statement[], action: string) =>
-      statements.filter((s) => actionsOf(s).includes(action));
-
-    // (1) SSH route: rules only on groups made for it.
-    for (const s of allow(policy("ssh-route"), "ec2:AuthorizeSecurityGroupIngress")) {
-      expect(s.Condition?.StringEquals?.[`aws:ResourceTag/${TAGS.purpose}`]).toBe("ssh-route");
-    }
-    // (2) Snapshots carry the case; volumes attach to forensic instances only.
-    expect(allow(policy("snapshot"), "ec2:AttachVolume").map((s) => s.Condition)).toEqual([
-      expect.objectContaining({
-        StringEquals: expect.objectContaining({ [`aws:ResourceTag/${TAGS.role}`]: "forensic" }),
-      }),
-      expect.objectContaining({ Null: { [`aws:ResourceTag/${TAGS.case}`]: "false" } }),
-    ]);
-    // (3) Memory capture: write, never read or list.
-    const capture = policy("memory-capture").flatMap(actionsOf);
-    expect(capture).toContain("s3:PutObject");
-    expect(capture.filter((a) => /^s3:(Get|List)/.test(a))).toEqual([]);
-    // (4) Inspect: read-only.
-    expect(
-      policy("inspect")
-        .flatMap(actionsOf)
-        .filter((a) => !/:(Describe|Get|List|Lookup|Filter|StartQuery)/.test(a)),
-    ).toEqual([]);
-    // (5) Quarantine: swap to quarantine groups only.
-    for (const s of allow(policy("quarantine"), "ec2:ModifyNetworkInterfaceAttribute")) {
-      const r = JSON.stringify(s.Resource);
-      if (r.includes("security-group")) {
-        expect(s.Condition?.StringEquals?.[`aws:ResourceTag/${TAGS.purpose}`]).toBe("quarantine");
+      for (const s of statementsOfRole(json, role ?? "").filter((st) => st.Effect === "Allow")) {
+        const mutating = actionsOf(s).some((a) => a.startsWith("ec2:") && !/^ec2:(Describe|Get)/.test(a));
+        if (!mutating || JSON.stringify(s.Resource).includes("security-group")) continue;
+        expect(JSON.stringify(s.Condition), `${action}/${s.Sid}`).toContain(SESSION_CASE);
       }
     }
-    // (6) Terminate: only quarantined or forensic instances.
-    expect(
-      allow(policy("terminate"), "ec2:TerminateInstances").map((s) => s.Condition?.StringEquals),
-    ).toEqual([
-      expect.objectContaining({ [`aws:ResourceTag/${TAGS.quarantined}`]: "true" }),
-      expect.objectContaining({ [`aws:ResourceTag/${TAGS.role}`]: "forensic" }),
-    ]);
+    expect(TAGS.case).toBe("ops-rig:case");
   });
 
-  it("publishes the responders' VPN ranges as a prefix list", async () => {
-    const { template } = await synth({ responderCidrs: "10.8.0.0/16,192.168.40.0/24" });
-    template.hasResourceProperties("AWS::EC2::PrefixList", {
-      PrefixListName: "ops-rig-responders",
-      AddressFamily: "IPv4",
-      Entries: [
-        { Cidr: "10.8.0.0/16", Description: "responder VPN" },
-        { Cidr: "192.168.40.0/24", Description: "responder VPN" },
-      ],
+  it("publishes the responders' VPN ranges as a prefix list in every region, and ops-rig groups in listed VPCs", async () => {
+    const built = await synth({
+      responderCidrs: "10.8.0.0/16,192.168.40.0/24",
+      responderVpcs: '{"eu-west-1": ["vpc-0123456789abcdef0"]}',
     });
+    for (const regional of built.regionalStacks) {
+      const json = built.regionalJson(regional.stackName);
+      const [, list] = resourcesOfType(json, "AWS::EC2::PrefixList")[0] ?? [];
+      expect(propsOf(list)).toMatchObject({
+        PrefixListName: "ops-rig-responders",
+        AddressFamily: "IPv4",
+        Entries: [
+          { Cidr: "10.8.0.0/16", Description: "responder VPN" },
+          { Cidr: "192.168.40.0/24", Description: "responder VPN" },
+        ],
+      });
+      const groups = resourcesOfType(json, "AWS::EC2::SecurityGroup");
+      expect(groups.length).toBe(regional.region === "eu-west-1" ? 2 : 0);
+      // SSH from the prefix list is the one inbound rule; the default allow-all egress is gone.
+      const ingress = resourcesOfType(json, "AWS::EC2::SecurityGroupIngress").map(([, r]) => propsOf(r));
+      expect(ingress).toHaveLength(groups.length);
+      for (const rule of ingress) {
+        expect(rule).toMatchObject({ IpProtocol: "tcp", FromPort: 22, ToPort: 22 });
+        expect(rule.SourcePrefixListId).toBeDefined();
+      }
+      for (const [, group] of groups) {
+        expect(JSON.stringify(propsOf(group).SecurityGroupEgress)).not.toContain("0.0.0.0/0");
+      }
+    }
   });
 });
 
@@ -509,7 +526,6 @@ describe("the whole template", () => {
       "AWS::CloudWatch::Alarm": 2,
       "AWS::EC2::FlowLog": 1,
       "AWS::EC2::InternetGateway": 1,
-      "AWS::EC2::PrefixList": 1,
       "AWS::EC2::Route": 1,
       "AWS::EC2::RouteTable": 1,
       "AWS::EC2::SecurityGroup": 1,
@@ -521,16 +537,19 @@ describe("the whole template", () => {
       "AWS::IAM::InstanceProfile": 2,
       // Pipeline: ec2, ssm-sns, imagebuilder, kms; responders: six.
       "AWS::IAM::ManagedPolicy": 10,
-      "AWS::IAM::Policy": 4,
-      // Pipeline, build instance, forensic instance, six responders, the schedules' role.
-      "AWS::IAM::Role": 10,
-      "AWS::KMS::Key": 2,
+      // Pipeline, build instance, schedules, forensic instance, broker (two), analyst.
+      "AWS::IAM::Policy": 7,
+      // Pipeline, build instance, forensic instance, broker, six responders, analyst, the schedules' role.
+      "AWS::IAM::Role": 12,
+      "AWS::KMS::Key": 1,
       "AWS::Lambda::EventInvokeConfig": 1,
-      "AWS::Lambda::Function": 1,
+      // The pipeline and the case-session broker (with its function URL).
+      "AWS::Lambda::Function": 2,
       "AWS::Lambda::Permission": 1,
-      "AWS::Logs::LogGroup": 1,
-      "AWS::S3::Bucket": 4,
-      "AWS::S3::BucketPolicy": 4,
+      "AWS::Lambda::Url": 1,
+      "AWS::Logs::LogGroup": 2,
+      "AWS::S3::Bucket": 3,
+      "AWS::S3::BucketPolicy": 3,
       "AWS::SNS::Subscription": 1,
       "AWS::SNS::Topic": 2,
       "AWS::SNS::TopicPolicy": 2,
