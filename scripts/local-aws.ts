@@ -7,8 +7,10 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadProject } from "../src/config/index.js";
+import type { ProjectConfig } from "../src/config/types.js";
 import { ConfigError, errorMessage, exitCodeFor, formatProblem } from "../src/errors.js";
 import type { LocalAws } from "../test/emulators/local-aws.js";
+import type { StackResources } from "../test/emulators/stack.js";
 
 const USAGE = `Usage: npm run local-aws -- [options]
 
@@ -43,7 +45,7 @@ function parsePhaseMs(text: string): Partial<Record<Phase, number>> {
   return out;
 }
 
-async function regionsFrom(flag: string | undefined, configDir: string): Promise<string[]> {
+async function regionsFrom(flag: string | undefined, project: ProjectConfig): Promise<string[]> {
   if (flag !== undefined) {
     const regions = flag
       .split(",")
@@ -56,7 +58,6 @@ async function regionsFrom(flag: string | undefined, configDir: string): Promise
       );
     return regions;
   }
-  const project = await loadProject(configDir);
   const { homeRegion, targetRegions } = project.pipeline;
   return [homeRegion, ...targetRegions.filter((r) => r !== homeRegion)];
 }
@@ -85,8 +86,12 @@ async function main(): Promise<number> {
   }
 
   let aws: LocalAws;
+  let project: ProjectConfig;
+  let stack: StackResources;
   try {
-    const regions = await regionsFrom(values.regions, resolve(values.config ?? "."));
+    // The configuration names what the deployed stack would have made (topics, instance profiles).
+    project = await loadProject(resolve(values.config ?? "."));
+    const regions = await regionsFrom(values.regions, project);
     const phaseMs = values["phase-ms"] !== undefined ? parsePhaseMs(values["phase-ms"]) : {};
     process.stderr.write(
       `local-aws: starting moto and the Image Builder emulator for ${regions.join(", ")} …\n`,
@@ -99,6 +104,13 @@ async function main(): Promise<number> {
       phaseMs,
       ...(values["log-dir"] !== undefined ? { logDir: resolve(values["log-dir"]) } : {}),
     });
+    const { createStackResources } = await import("../test/emulators/stack.js");
+    try {
+      stack = await createStackResources(aws, project.pipeline);
+    } catch (error) {
+      await aws.stop();
+      throw error;
+    }
   } catch (error) {
     if (error instanceof UsageProblem) {
       process.stderr.write(`local-aws: ${error.message}\n`);
@@ -116,6 +128,7 @@ async function main(): Promise<number> {
     `# ops-rig local AWS — moto (pid ${aws.pids.join(", ")}) behind the fault proxy, and the Image Builder emulator`,
     `# regions: ${aws.regions.join(" ")} — seeded with Canonical and Debian base images and their /aws/service/… parameters`,
     `# account: ${aws.accountId}; logs: ${aws.logDir}`,
+    `# as the deployed stack would: topics ${stack.notificationTopicArn} and ${stack.buildTopicArn}, instance profiles ${stack.instanceProfiles.join(" and ")}`,
     "# Paste these into a shell (or put them in an env file) to point the AWS SDK and ops-rig here:",
     ...Object.entries(aws.env).map(([key, value]) => `export ${key}=${value}`),
     "# Ctrl-C stops everything.",

@@ -23,6 +23,13 @@ export interface AwsClientOptions {
   /** Explicit endpoint for every service except Image Builder (tests). */
   readonly endpoint?: string;
   readonly imageBuilderEndpoint?: string;
+  /**
+   * Milliseconds to establish a TCP/TLS connection (default 3,000) and to wait for the answer to
+   * one attempt (default 30,000). Without them the SDK waits forever on an endpoint that accepts
+   * the connection and never answers; every attempt of the SDK's retries gets its own budget.
+   */
+  readonly connectionTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
   /** Called once per created client, e.g. to add middleware in tests. */
   readonly onClient?: (client: AnyClient, service: ServiceName, region: string) => void;
 }
@@ -41,12 +48,25 @@ export interface AwsClients {
   destroy(): void;
 }
 
+export const DEFAULT_CONNECTION_TIMEOUT_MS = 3_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
 export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
   const cache = new Map<string, AnyClient>();
+  const timeouts = {
+    connectionMs: options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
+    requestMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  };
   const base = (region: string, endpoint: string | undefined) => ({
     region,
     retryMode: options.retryMode ?? "adaptive",
     maxAttempts: options.maxAttempts ?? 5,
+    requestHandler: {
+      connectionTimeout: timeouts.connectionMs,
+      requestTimeout: timeouts.requestMs,
+      // Without this the handler only logs a warning when requestTimeout passes, and waits on.
+      throwOnRequestTimeout: true,
+    },
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(endpoint ? { endpoint } : {}),
   });
@@ -55,6 +75,7 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     let client = cache.get(key) as C | undefined;
     if (!client) {
       client = make();
+      nameEndpointInNetworkErrors(client, timeouts);
       options.onClient?.(client, service, region);
       cache.set(key, client);
     }
@@ -77,4 +98,70 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
       cache.clear();
     },
   };
+}
+
+interface NetworkErrorShape {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+interface RequestShape {
+  protocol?: string;
+  hostname?: string;
+  port?: number;
+  path?: string;
+}
+
+/**
+ * Rewrites errors that never reached AWS (timeouts, refused or reset connections) so they name the
+ * endpoint and the timeout that expired; the adapters' awsCall then adds service, operation and
+ * region. Runs in the build step, outside the retry loop, so it sees the final error once.
+ */
+function nameEndpointInNetworkErrors(
+  client: AnyClient,
+  timeouts: { readonly connectionMs: number; readonly requestMs: number },
+): void {
+  const stack = client.middlewareStack as unknown as {
+    add(
+      middleware: (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>,
+      options: { step: "build"; name: string; priority: "low" },
+    ): void;
+  };
+  stack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const e = error as NetworkErrorShape;
+        if (e && typeof e === "object" && e.$metadata?.httpStatusCode === undefined) {
+          const request = (args as { request?: RequestShape }).request;
+          const endpoint = request?.hostname
+            ? `${request.protocol ?? "https:"}//${request.hostname}${request.port ? `:${request.port}` : ""}`
+            : "the endpoint";
+          const connecting = /did not establish a connection/.test(e.message ?? "");
+          let message: string | undefined;
+          if (e.name === "TimeoutError")
+            message = connecting
+              ? `could not connect to ${endpoint} within ${timeouts.connectionMs} ms (connection timeout)`
+              : `no answer from ${endpoint} within ${timeouts.requestMs} ms (request timeout)`;
+          else if (e.code === "ECONNREFUSED") message = `${endpoint} refused the connection`;
+          else if (e.code === "ECONNRESET" || e.code === "EPIPE")
+            message = `${endpoint} closed the connection without an answer`;
+          else if (e.code === "ENOTFOUND" || e.code === "EAI_AGAIN")
+            message = `the name of ${endpoint} does not resolve`;
+          if (message) {
+            try {
+              (e as { message: string }).message = message;
+            } catch {
+              // A frozen error keeps its own message; the cause chain still has it.
+            }
+          }
+        }
+        throw error;
+      }
+    },
+    { step: "build", name: "opsRigNameEndpointInNetworkErrors", priority: "low" },
+  );
 }

@@ -1,4 +1,5 @@
 import { ConfigError, type Problem } from "../errors.js";
+import { closestRegion, partitionOf as listedPartition } from "./regions.js";
 import { REGION_PATTERN } from "./schema.js";
 import type { PipelineSettings } from "./types.js";
 
@@ -61,6 +62,23 @@ export function applyEnvOverrides(
   );
   const targetRegions = list(ENV_OVERRIDES.targetRegions, REGION_PATTERN, "an AWS region");
   const homeRegion = single(ENV_OVERRIDES.homeRegion, REGION_PATTERN, "an AWS region");
+  // The same region list as recipes/pipeline.yaml: unlisted regions only when the file confirms them.
+  const confirmed =
+    (pipeline as { confirm?: { unlistedRegions?: readonly string[] } }).confirm?.unlistedRegions ?? [];
+  for (const [name, regions] of [
+    [ENV_OVERRIDES.targetRegions, targetRegions ?? []],
+    [ENV_OVERRIDES.homeRegion, homeRegion ? [homeRegion] : []],
+  ] as const) {
+    for (const region of regions) {
+      if (!REGION_PATTERN.test(region) || listedPartition(region) !== undefined || confirmed.includes(region))
+        continue;
+      const hint = closestRegion(region);
+      problems.push({
+        path: name,
+        message: `"${region}" is not an AWS region${hint ? ` (did you mean "${hint}"?)` : ""}; a newer one must be confirmed in recipes/pipeline.yaml (confirm: {unlistedRegions: [${region}]})`,
+      });
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {

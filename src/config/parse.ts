@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { ConfigError, type Problem } from "../errors.js";
+import { RESOURCE_PREFIX } from "../render/component.js";
 import { parseYamlSource, type YamlPath, type YamlSource } from "../yaml/source.js";
 import { pipelineSchema, SLUG_PATTERN, toolsetSchema } from "./schema.js";
 import type { ComponentTemplate, PipelineSettings, ProjectConfig, Toolset } from "./types.js";
@@ -9,6 +10,10 @@ export const PIPELINE_FILE = "recipes/pipeline.yaml";
 export const RECIPES_DIR = "recipes";
 export const COMPONENTS_DIR = "components";
 export const PRELUDE_FILE = "components/lib/prelude.sh";
+/** Image Builder resource names: `^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$`. */
+export const IMAGE_BUILDER_NAME_MAX = 128;
+/** The longest `<base>-<arch>` suffix of a recipe name (`ops-rig-<toolset>-ubuntu-24-04-amd64`). */
+const LONGEST_LINE_SUFFIX = "-ubuntu-24-04-arm64";
 
 /**
  * Builds the project configuration from file contents (path relative to the project root → text).
@@ -31,6 +36,12 @@ export function parseProject(files: ReadonlyMap<string, string>): ProjectConfig 
         message: `file name "${name}" is not a valid component name (lower-case letters, digits, dashes)`,
       });
     }
+    const resourceName = `${RESOURCE_PREFIX}-${name}`;
+    if (resourceName.length > IMAGE_BUILDER_NAME_MAX)
+      problems.push({
+        file,
+        message: `the Image Builder component "${resourceName.slice(0, 24)}..." would have a ${resourceName.length}-character name; Image Builder allows ${IMAGE_BUILDER_NAME_MAX} (shorten the file name to at most ${IMAGE_BUILDER_NAME_MAX - RESOURCE_PREFIX.length - 1} characters)`,
+      });
     problems.push(...source.syntaxProblems);
     components.push({ name, file, source });
   }
@@ -76,6 +87,12 @@ export function parseProject(files: ReadonlyMap<string, string>): ProjectConfig 
         message: `file name "${name}" is not a valid toolset name (lower-case letters, digits, dashes)`,
       });
     }
+    const recipeName = `${RESOURCE_PREFIX}-${name}${LONGEST_LINE_SUFFIX}`;
+    if (recipeName.length > IMAGE_BUILDER_NAME_MAX)
+      problems.push({
+        file,
+        message: `recipes of this toolset ("${RESOURCE_PREFIX}-${name.slice(0, 16)}...-<base>-<arch>") would have names of up to ${recipeName.length} characters; Image Builder allows ${IMAGE_BUILDER_NAME_MAX}`,
+      });
     const parsed = validate(source, toolsetSchema, problems);
     if (!parsed) continue;
     parsed.components.forEach((ref, index) => {

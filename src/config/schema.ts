@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ARCHES, BASES } from "./bases.js";
+import { closestRegion, partitionOf } from "./regions.js";
 
 /** AWS region names (commercial, GovCloud, China, ISO). */
 export const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
@@ -11,6 +12,7 @@ export const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
  */
 export const SLUG_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
+const HOUR_MS = 3_600_000;
 const DURATION_PATTERN = /^(\d+)(m|h|d|w)$/;
 const DURATION_UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
@@ -95,12 +97,28 @@ export const toolsetSchema = z
       arm64: uniqueList(instanceTypeSchema, "instance type").optional(),
     }),
     cloudInit: z.boolean().optional(),
+    /** Legal values that are almost always a mistake, accepted only when said out loud. */
+    confirm: z
+      .strictObject({
+        maxAgeUnderAnHour: z.literal(true, { message: "only `maxAgeUnderAnHour: true` confirms anything" }),
+      })
+      .optional(),
     components: z
       .array(componentRefSchema)
       .min(1, { message: "a toolset needs at least one component" })
       .max(20, { message: "Image Builder allows at most 20 components per recipe" }),
   })
   .superRefine((toolset, ctx) => {
+    if (toolset.maxAge.ms < HOUR_MS && toolset.confirm?.maxAgeUnderAnHour !== true) {
+      const unit = toolset.maxAge.text.endsWith("m") ? " (m means minutes: write 30d for a month)" : "";
+      ctx.addIssue({
+        code: "custom",
+        path: ["maxAge"],
+        message:
+          `maxAge ${toolset.maxAge.text} is under an hour${unit}: every scheduled tick would rebuild every line. ` +
+          "If that is what you want, add `confirm: {maxAgeUnderAnHour: true}` to the toolset",
+      });
+    }
     if (!toolset.bases.includes(toolset.default.base)) {
       ctx.addIssue({
         code: "custom",
@@ -187,8 +205,15 @@ export const pipelineSchema = z
       concurrencyPerRegion: z.int().min(1).max(50),
       kmsKeys: z.record(regionSchema, z.string().min(1)).optional(),
     }),
+    /** Regions newer than ops-rig's region list, used on purpose. */
+    confirm: z
+      .strictObject({
+        unlistedRegions: uniqueList(regionSchema, "region"),
+      })
+      .optional(),
   })
   .superRefine((pipeline, ctx) => {
+    checkRegions(pipeline, ctx);
     for (const region of Object.keys(pipeline.copy.kmsKeys ?? {})) {
       if (!pipeline.targetRegions.includes(region) && region !== pipeline.homeRegion) {
         ctx.addIssue({
@@ -201,3 +226,63 @@ export const pipelineSchema = z
   });
 
 export type PipelineInput = z.output<typeof pipelineSchema>;
+
+/**
+ * Every region must be one AWS lists, in the home region's partition (copies and parameters do not
+ * cross partitions). A region the list does not have yet is accepted when `confirm.unlistedRegions`
+ * names it; a misspelt one (eu-wset-1) gets a "did you mean".
+ */
+function checkRegions(
+  pipeline: {
+    readonly homeRegion: string;
+    readonly targetRegions: readonly string[];
+    readonly copy: { readonly kmsKeys?: Readonly<Record<string, string>> | undefined };
+    readonly confirm?: { readonly unlistedRegions: readonly string[] } | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const confirmed = new Set(pipeline.confirm?.unlistedRegions ?? []);
+  const used = new Set<string>();
+  const homePartition = partitionOf(pipeline.homeRegion);
+  const check = (region: string, path: (string | number)[]) => {
+    used.add(region);
+    const partition = partitionOf(region);
+    if (partition === undefined) {
+      if (confirmed.has(region)) return;
+      const hint = closestRegion(region);
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message:
+          `"${region}" is not an AWS region${hint ? ` (did you mean "${hint}"?)` : ""}. ` +
+          `If AWS opened it after this release, confirm it: confirm: {unlistedRegions: [${region}]}`,
+      });
+      return;
+    }
+    if (homePartition !== undefined && partition !== homePartition)
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `"${region}" is in the ${partition} partition, the home region ${pipeline.homeRegion} in ${homePartition}: images cannot be copied across partitions`,
+      });
+  };
+  check(pipeline.homeRegion, ["homeRegion"]);
+  pipeline.targetRegions.forEach((region, index) => {
+    check(region, ["targetRegions", index]);
+  });
+  for (const region of Object.keys(pipeline.copy.kmsKeys ?? {})) check(region, ["copy", "kmsKeys", region]);
+  (pipeline.confirm?.unlistedRegions ?? []).forEach((region, index) => {
+    if (partitionOf(region) !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["confirm", "unlistedRegions", index],
+        message: `"${region}" is a listed AWS region: it needs no confirmation`,
+      });
+    else if (!used.has(region))
+      ctx.addIssue({
+        code: "custom",
+        path: ["confirm", "unlistedRegions", index],
+        message: `"${region}" is confirmed but not used as home or target region`,
+      });
+  });
+}

@@ -42,6 +42,7 @@ export function componentScripts(
 ): ShellScript[] {
   const scripts: ShellScript[] = [];
   const prefix = preludeLines(prelude);
+  const preludeSource = preludeLineNumbers(prelude);
   const placeholders = placeholderValues(component.model);
   component.model.phases.forEach((phase, phaseIndex) => {
     phase.steps.forEach((step, stepIndex) => {
@@ -49,31 +50,40 @@ export function componentScripts(
       const inputsPath = ["phases", phaseIndex, "steps", stepIndex, "inputs"];
       if (step.action === "ExecuteBash" && isRecord(step.inputs) && Array.isArray(step.inputs.commands)) {
         const commands = step.inputs.commands.map((c) => substituteVariables(String(c), placeholders));
-        // Source command i (after the prelude) starts at this line of the script.
-        const body = commands.slice(prefix.length);
-        const starts: number[] = [];
-        let line = prefix.length + 1;
-        for (const command of body) {
-          starts.push(line);
-          line += command.split("\n").length;
+        // Every line of the checked script knows where it came from: the prelude's own line, or
+        // the template's command (block scalars start one line below their key).
+        const lines: string[] = ["#!/bin/bash"];
+        const origins: { file: string; line?: number }[] = [{ file: template.file }];
+        for (const [index, text] of commands.slice(0, prefix.length).entries()) {
+          const line = preludeSource[index]?.line;
+          const origin = line === undefined ? { file: prelude.file } : { file: prelude.file, line };
+          // The prelude defines helpers every step may call; in a step that ends with AWS's
+          // reboot idiom (`exit 194`) or uses none of them, they are not dead code (SC2317).
+          if (/^\s*[A-Za-z_][A-Za-z0-9_]*\s*\(\)\s*\{/.test(text)) {
+            lines.push("# shellcheck disable=SC2317");
+            origins.push(origin);
+          }
+          lines.push(text);
+          origins.push(origin);
         }
+        commands.slice(prefix.length).forEach((command, index) => {
+          const node = template.source.nodeAt([...inputsPath, "commands", index]);
+          const position = template.source.locate([...inputsPath, "commands", index]);
+          const block =
+            isScalar(node) && (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED);
+          command.split("\n").forEach((text, offset) => {
+            lines.push(text);
+            origins.push(
+              position
+                ? { file: template.file, line: position.line + offset + (block ? 1 : 0) }
+                : { file: template.file },
+            );
+          });
+        });
         scripts.push({
           label,
-          text: `#!/bin/bash\n${commands.join("\n")}\n`,
-          locate: (scriptLine) => {
-            const line = scriptLine - 1; // the shebang we added
-            if (line <= prefix.length) return { file: prelude.file };
-            let index = starts.length - 1;
-            while (index > 0 && (starts[index] ?? 0) > line) index--;
-            const offset = line - (starts[index] ?? 0);
-            const node = template.source.nodeAt([...inputsPath, "commands", index]);
-            const position = template.source.locate([...inputsPath, "commands", index]);
-            const block =
-              isScalar(node) && (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED);
-            return position
-              ? { file: template.file, line: position.line + offset + (block ? 1 : 0) }
-              : { file: template.file };
-          },
+          text: `${lines.join("\n")}\n`,
+          locate: (scriptLine) => origins[scriptLine - 1] ?? { file: template.file },
         });
       }
       if (step.action === "CreateFile" && Array.isArray(step.inputs)) {
@@ -92,6 +102,20 @@ export function componentScripts(
     });
   });
   return scripts;
+}
+
+/** The prelude lines the renderer keeps, with their 1-based line numbers in the prelude file. */
+function preludeLineNumbers(prelude: Prelude): { text: string; line: number }[] {
+  const kept = preludeLines(prelude);
+  const out: { text: string; line: number }[] = [];
+  let next = 0;
+  prelude.text.split("\n").forEach((raw, index) => {
+    if (next < kept.length && raw.trimEnd() === kept[next]) {
+      out.push({ text: kept[next] as string, line: index + 1 });
+      next++;
+    }
+  });
+  return out;
 }
 
 function placeholderValues(document: AwstoeDocument): (name: string) => string {

@@ -118,6 +118,8 @@ function firstUnsupportedStep(planned: readonly PlannedComponent[]): LocalStepFa
   for (const component of planned) {
     if (component.input.skipReason) continue;
     for (const phase of component.document.phases) {
+      // Phases Image Builder never runs (a warning at validate) are not run locally either.
+      if (!isLocalPhase(phase.name)) continue;
       for (const step of phase.steps) {
         const reason = unsupportedReason(step);
         if (reason)
@@ -497,4 +499,8 @@ async function keepRoots(
       await rm(join(work, dir), { recursive: true, force: true });
   }
   return join(work, "image");
+}
+
+function isLocalPhase(name: string): name is LocalPhase {
+  return name === "build" || name === "validate" || name === "test";
 }

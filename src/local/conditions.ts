@@ -36,6 +36,7 @@ const SINGLE_OPERATORS = [
   "binaryExists",
   "fileExists",
   "folderExists",
+  "platform",
 ];
 const OPERATORS = new Set<string>([
   ...STRING_OPERATORS,
@@ -119,6 +120,9 @@ export async function evaluateCondition(expression: unknown, probe: Probe): Prom
       return (await probe(`test -f ${shellQuote(asText(operand, operator))}`)).exitCode === 0;
     case "folderExists":
       return (await probe(`test -d ${shellQuote(asText(operand, operator))}`)).exitCode === 0;
+    case "platform":
+      // A local root is always Linux; compared like the other string operators, ignoring case.
+      return asText(operand, operator).toLowerCase() === "linux";
     default:
       break;
   }

@@ -1,5 +1,11 @@
 import type { EventType } from "../events.js";
-import { type AwstoeDocument, type AwstoeStep, DEFAULT_TIMEOUT_SECONDS } from "../render/awstoe.js";
+import {
+  type AwstoeDocument,
+  type AwstoeStep,
+  DEFAULT_TIMEOUT_SECONDS,
+  isRecord,
+  substituteVariables,
+} from "../render/awstoe.js";
 import { loopIterations } from "../render/bash.js";
 import {
   ConditionError,
@@ -97,6 +103,8 @@ export function tail(text: string, chars = OUTPUT_TAIL_CHARS): string {
 }
 
 const OUTPUT_REFERENCE = /^([^.]+)\.([^.]+)\.outputs\.stdout$/;
+/** `{{ phase.Step.inputs[0].destination }}`: a value written in another step's inputs. */
+const INPUT_REFERENCE = /^([^.[\]]+)\.([^.[\]]+)\.inputs(?:\[(\d+)\])?\.([A-Za-z0-9_-]+)$/;
 
 function lookupFor(
   input: PhaseRunInput,
@@ -109,6 +117,18 @@ function lookupFor(
     }
     const output = OUTPUT_REFERENCE.exec(name);
     if (output) return input.outputs.get(`${output[1]}.${output[2]}`);
+    const chained = INPUT_REFERENCE.exec(name);
+    if (chained) {
+      const [, phase, stepName, index, key] = chained;
+      const step = input.document.phases
+        .find((p) => p.name === phase)
+        ?.steps.find((s) => s.name === stepName);
+      const entries: unknown[] = Array.isArray(step?.inputs) ? step.inputs : [step?.inputs];
+      const entry = entries[Number(index ?? 0)];
+      const value = isRecord(entry) ? entry[key ?? ""] : undefined;
+      if (typeof value === "string") return substituteVariables(value, (n) => input.variables.get(n));
+      return value === undefined ? undefined : String(value);
+    }
     return input.variables.get(name);
   };
 }

@@ -59,7 +59,9 @@ export function documentVariables(
 
 /** Steps per phase, as written (a loop counts once). */
 export function countSteps(document: AwstoeDocument, phases: readonly PhaseName[]): number {
-  return document.phases.filter((p) => phases.includes(p.name)).reduce((n, p) => n + p.steps.length, 0);
+  return document.phases
+    .filter((p) => (phases as readonly string[]).includes(p.name))
+    .reduce((n, p) => n + p.steps.length, 0);
 }
 
 export function substituteDeep(value: unknown, lookup: (name: string) => string | undefined): unknown {

@@ -151,11 +151,13 @@ function actionToBash(action: string, inputs: unknown): string | { problem: stri
         })
         .join("\n");
     case "CreateSymlink":
+      // Two spellings of the same inputs: {source: target, destination: link} and {path: link, target}.
       return entries(inputs)
-        .map(
-          (entry) =>
-            `ln -s${entry.force === true ? "f" : ""} ${shellQuote(String(entry.source))} ${shellQuote(String(entry.destination))}`,
-        )
+        .map((entry) => {
+          const target = entry.target ?? entry.source;
+          const link = entry.path ?? entry.destination;
+          return `ln -s${entry.force === true ? "f" : ""} ${shellQuote(String(target))} ${shellQuote(String(link))}`;
+        })
         .join("\n");
     case "DeleteFile":
       return entries(inputs)

@@ -1,12 +1,6 @@
 import type { ComponentTemplate, Prelude } from "../config/types.js";
 import type { Problem } from "../errors.js";
-import {
-  type AwstoeDocument,
-  checkAwstoeDocument,
-  checkAwstoeSource,
-  MAX_DOCUMENT_CHARS,
-  type PhaseName,
-} from "./awstoe.js";
+import { type AwstoeDocument, checkAwstoeDocument, checkAwstoeSource, MAX_DOCUMENT_CHARS } from "./awstoe.js";
 import { toAwstoeYaml } from "./document.js";
 import { sha256Hex } from "./hash.js";
 
@@ -28,7 +22,7 @@ export interface RenderedComponent {
   readonly size: number;
   /** A document with only a `test` phase is a TEST component; anything else BUILD. */
   readonly type: "BUILD" | "TEST";
-  readonly phases: readonly PhaseName[];
+  readonly phases: readonly string[];
   /** The parsed final document, for runners. */
   readonly model: AwstoeDocument;
 }
@@ -63,9 +57,11 @@ export function checkPrelude(prelude: Prelude): Problem[] {
 export function renderComponent(
   template: ComponentTemplate,
   prelude: Prelude,
-): { component?: RenderedComponent; problems: Problem[] } {
+): { component?: RenderedComponent; problems: Problem[]; warnings: Problem[] } {
   const checked = checkAwstoeSource(template.source);
-  if (!checked.document) return { problems: checked.problems };
+  // Style findings (ops-rig stricter than AWS) on the template, as written; never on the rendering.
+  const warnings = checked.warnings;
+  if (!checked.document) return { problems: checked.problems, warnings };
   const source = checked.document;
   const problems: Problem[] = [];
 
@@ -128,7 +124,7 @@ export function renderComponent(
   // The final text must itself be a valid document: this is what Image Builder will parse.
   const final = checkAwstoeDocument(`${template.file} (rendered)`, document);
   problems.push(...final.problems);
-  if (problems.length > 0 || !final.document) return { problems };
+  if (problems.length > 0 || !final.document) return { problems, warnings };
   return {
     component: {
       name: template.name,
@@ -143,6 +139,7 @@ export function renderComponent(
       model: final.document,
     },
     problems,
+    warnings,
   };
 }
 

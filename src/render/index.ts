@@ -27,6 +27,8 @@ export interface RenderedProject {
   /** Every component in components/, by name. */
   readonly components: ReadonlyMap<string, RenderedComponent>;
   readonly toolsets: readonly RenderedToolset[];
+  /** Findings where ops-rig is stricter than AWS (style): shown by validate, never fatal. */
+  readonly warnings: readonly Problem[];
 }
 
 /**
@@ -36,9 +38,11 @@ export interface RenderedProject {
 export function renderProject(config: ProjectConfig): RenderedProject {
   const problems: Problem[] = [...checkPrelude(config.prelude)];
   const components = new Map<string, RenderedComponent>();
+  const warnings: Problem[] = [];
   for (const template of config.components) {
     const result = renderComponent(template, config.prelude);
     problems.push(...result.problems);
+    warnings.push(...result.warnings);
     if (result.component) components.set(template.name, result.component);
   }
   const toolsets: RenderedToolset[] = [];
@@ -76,5 +80,5 @@ export function renderProject(config: ProjectConfig): RenderedProject {
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { config, components, toolsets };
+  return { config, components, toolsets, warnings };
 }

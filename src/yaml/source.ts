@@ -72,10 +72,25 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     return { node: isNode(node) ? node : undefined, keyNode, complete: true };
   };
 
+  // Aliases are expanded when the document becomes a value; a "billion laughs" document would
+  // expand into gigabytes. The yaml library stops at maxAliasCount: report that as this file's
+  // problem instead of an anonymous ReferenceError.
+  let value: unknown;
+  if (doc.errors.length === 0) {
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      syntaxProblems.push({
+        file,
+        message: `YAML aliases expand too much (${firstLine((error as Error).message)}): refused as a resource-exhaustion attack`,
+      });
+    }
+  }
+
   const source: YamlSource = {
     file,
     text,
-    value: doc.errors.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 }),
+    value,
     syntaxProblems,
     locate(path, options) {
       const { node, keyNode } = walk(path);

@@ -91,6 +91,17 @@ export class MotoDirect {
     description?: string;
     architecture: string;
     rootDeviceName: string;
+    /** EBS volumes with their encryption; the launcher makes one snapshot per volume. */
+    blockDevices?: readonly {
+      deviceName: string;
+      volumeSize: number;
+      volumeType: string;
+      encrypted: boolean;
+      kmsKeyId?: string;
+      iops?: number;
+      throughput?: number;
+      deleteOnTermination: boolean;
+    }[];
     tags: Readonly<Record<string, string>>;
     creationDate: string;
   }): Promise<string> {

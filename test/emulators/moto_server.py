@@ -42,7 +42,7 @@ if moto.__version__ != REQUIRED_MOTO:
     sys.exit(3)
 
 from moto.core.responses import ActionResult  # noqa: E402
-from moto.ec2.exceptions import InvalidAMIIdError  # noqa: E402
+from moto.ec2.exceptions import InvalidAMIIdError, InvalidParameterDependency  # noqa: E402
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.ec2.models.amis import Ami, AmiBackend  # noqa: E402
 from moto.ec2.responses.amis import AmisResponse  # noqa: E402
@@ -98,7 +98,94 @@ def add_seeded_ami(backend: Any, spec: dict[str, Any]) -> None:
         boot_mode=spec.get("bootMode", "uefi-preferred"),
     )
     ami.deprecation_time = spec.get("deprecationTime")
+    # Publishers' images: one 8 GiB unencrypted root volume (gp3 for Canonical's hvm-ssd-gp3 line).
+    volume_type = "gp3" if "gp3" in spec["name"] or spec["name"].startswith("debian-") else "gp2"
+    set_block_devices(
+        backend,
+        ami,
+        [
+            {
+                "deviceName": spec.get("rootDeviceName", "/dev/sda1"),
+                "volumeSize": 8,
+                "volumeType": volume_type,
+                "encrypted": False,
+                "deleteOnTermination": True,
+            }
+        ],
+        f"Snapshot of {spec['name']}",
+    )
     backend.amis[ami.id] = ami
+
+
+def set_block_devices(backend: Any, ami: Any, devices: list[dict[str, Any]], description: str) -> None:
+    """
+    Gives an AMI the volumes it was made with: one snapshot per EBS volume, encrypted as asked
+    (`encrypted` without `kmsKeyId` takes the region's default EBS key, as EC2 does). moto makes
+    every AMI a 15 GiB unencrypted `standard` snapshot; that one is dropped.
+    """
+    zone = f"{backend.region_name}a"
+    auto = getattr(ami, "ebs_snapshot", None)
+    if auto is not None:
+        backend.snapshots.pop(auto.id, None)
+    mappings: list[dict[str, Any]] = []
+    for device in devices:
+        encrypted = bool(device.get("encrypted")) or bool(device.get("kmsKeyId"))
+        volume = backend.create_volume(
+            size=int(device["volumeSize"]),
+            zone_name=zone,
+            encrypted=encrypted,
+            kms_key_id=device.get("kmsKeyId") if encrypted else None,
+        )
+        snapshot = backend.create_snapshot(volume.id, description, ami.owner_id, from_ami=ami.id)
+        snapshot.kms_key_id = volume.kms_key_id if encrypted else None
+        backend.delete_volume(volume.id)
+        ebs: dict[str, Any] = {
+            "SnapshotId": snapshot.id,
+            "VolumeSize": int(device["volumeSize"]),
+            "DeleteOnTermination": bool(device.get("deleteOnTermination", True)),
+            "VolumeType": device.get("volumeType", "gp3"),
+            "Encrypted": encrypted,
+        }
+        if encrypted and volume.kms_key_id:
+            ebs["KmsKeyId"] = volume.kms_key_id
+        if device.get("iops") is not None:
+            ebs["Iops"] = int(device["iops"])
+        if device.get("throughput") is not None:
+            ebs["Throughput"] = int(device["throughput"])
+        mappings.append({"DeviceName": device["deviceName"], "Ebs": ebs})
+    if mappings:
+        ami.ebs_snapshot = backend.snapshots[mappings[0]["Ebs"]["SnapshotId"]]
+    ami.__dict__["_ops_rig_mappings"] = mappings
+
+
+def devices_of(ami: Any) -> list[dict[str, Any]]:
+    """An AMI's EBS volumes in set_block_devices' form."""
+    out = []
+    for mapping in ami.block_device_mappings:
+        ebs = mapping.get("Ebs") or {}
+        device = {
+            "deviceName": mapping["DeviceName"],
+            "volumeSize": ebs.get("VolumeSize", 8),
+            "volumeType": ebs.get("VolumeType", "gp3"),
+            "encrypted": bool(ebs.get("Encrypted", False)),
+            "deleteOnTermination": bool(ebs.get("DeleteOnTermination", True)),
+        }
+        for key, name in (("KmsKeyId", "kmsKeyId"), ("Iops", "iops"), ("Throughput", "throughput")):
+            if ebs.get(key) is not None:
+                device[name] = ebs[key]
+        out.append(device)
+    return out
+
+
+_original_block_device_mappings = Ami.block_device_mappings
+
+
+def _block_device_mappings(self: Any) -> list[dict[str, Any]]:
+    custom = self.__dict__.get("_ops_rig_mappings")
+    return custom if custom is not None else _original_block_device_mappings.fget(self)
+
+
+Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[assignment,method-assign]
 
 
 _original_load_amis = AmiBackend._load_amis
@@ -185,7 +272,23 @@ def _copy_image_response(self: Any) -> ActionResult:
         return ActionResult({"ImageId": tokens[token]})
     source_id = self._get_param("SourceImageId")
     source_region = self._get_param("SourceRegion")
+    encrypt = str(self._get_param("Encrypted", "false")).lower() == "true"
+    kms_key_id = self._get_param("KmsKeyId")
+    if kms_key_id and not encrypt:
+        raise InvalidParameterDependency("KmsKeyId", "Encrypted")
     image = backend.copy_image(source_id, source_region, self._get_param("Name"), self._get_param("Description"))
+    # The copy's snapshots: encrypted when asked or when the source's were (an encrypted snapshot
+    # cannot be copied unencrypted), with the given key or the destination region's default key.
+    source_ami = ec2_backends[backend.account_id][source_region].amis.get(source_id)
+    devices = []
+    for device in devices_of(source_ami) if source_ami is not None else []:
+        device.pop("kmsKeyId", None)
+        if encrypt or device["encrypted"]:
+            device["encrypted"] = True
+            if kms_key_id:
+                device["kmsKeyId"] = kms_key_id
+        devices.append(device)
+    set_block_devices(backend, image, devices, f"Copied for DestinationAmi {image.id} from SourceAmi {source_id}")
     tags: dict[str, str] = {}
     if str(self._get_param("CopyImageTags", "false")).lower() == "true":
         source = ec2_backends[backend.account_id][source_region].amis.get(source_id)
@@ -337,6 +440,8 @@ def register_image(body: dict[str, Any]) -> dict[str, Any]:
             boot_mode="uefi-preferred",
             tags=body.get("tags") or None,
         )
+        if body.get("blockDevices"):
+            set_block_devices(backend, ami, body["blockDevices"], f"Created by EC2 Image Builder for {image_id}")
         backend.amis[image_id] = ami
         return {"imageId": image_id}
 

@@ -1,10 +1,4 @@
-import {
-  AddRoleToInstanceProfileCommand,
-  CreateInstanceProfileCommand,
-  CreateRoleCommand,
-  IAMClient,
-} from "@aws-sdk/client-iam";
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
+import { SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -13,6 +7,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { PipelineSettings } from "../../src/config/types.js";
+import { createStackResources } from "../emulators/stack.js";
 
 /** What the CDK stack would have created, made in the local AWS: topics, instance profiles, a queue to read notifications. */
 export interface LocalDeployment {
@@ -47,11 +42,7 @@ export async function deployLocally(
   const home = pipeline.homeRegion;
   const sns = new SNSClient(aws.clientConfig(home));
   const sqs = new SQSClient(aws.clientConfig(home));
-  const iam = new IAMClient({ ...aws.clientConfig(home), region: "us-east-1" });
-  const notificationTopicArn =
-    (await sns.send(new CreateTopicCommand({ Name: pipeline.notifications.topic }))).TopicArn ?? "";
-  const buildTopicArn =
-    (await sns.send(new CreateTopicCommand({ Name: pipeline.build.notificationTopic }))).TopicArn ?? "";
+  const { notificationTopicArn, buildTopicArn } = await createStackResources(aws, pipeline);
   const queueUrl =
     (await sqs.send(new CreateQueueCommand({ QueueName: "ops-rig-notifications-test" }))).QueueUrl ?? "";
   const queueArn =
@@ -60,21 +51,6 @@ export async function deployLocally(
   await sns.send(
     new SubscribeCommand({ TopicArn: notificationTopicArn, Protocol: "sqs", Endpoint: queueArn }),
   );
-  for (const name of [pipeline.build.instanceProfileName, "ops-rig-forensic"]) {
-    await iam.send(
-      new CreateRoleCommand({
-        RoleName: name,
-        AssumeRolePolicyDocument: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [
-            { Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" },
-          ],
-        }),
-      }),
-    );
-    await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name }));
-    await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name }));
-  }
 
   const seen: Notification[] = [];
   const receive = async (): Promise<Notification[]> => {
@@ -113,7 +89,6 @@ export async function deployLocally(
     destroy: () => {
       sns.destroy();
       sqs.destroy();
-      iam.destroy();
     },
   };
 }

@@ -12,7 +12,7 @@ import {
 import { afterAll, describe, expect, it } from "vitest";
 import { BASE_INFO } from "../../src/config/bases.js";
 import { processExists } from "../emulators/processes.js";
-import { REPO_ROOT } from "../helpers/project.js";
+import { REPO_ROOT, runCli } from "../helpers/project.js";
 import { motoChildren } from "./helpers.js";
 import {
   createInfrastructure,
@@ -54,7 +54,9 @@ function runScript(args: readonly string[]): {
 async function until<T>(
   what: string,
   probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 20_000,
+  // Readiness bounds, not performance assertions: on a loaded 2-core machine moto's start plus the
+  // stack's topics and IAM (lazily imported by moto) can take tens of seconds.
+  timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
@@ -167,7 +169,7 @@ describe("npm run local-aws", () => {
     } finally {
       await rm(logDir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 
   it("leaves no moto behind even when killed outright", async () => {
     const logDir = await mkdtemp(join(tmpdir(), "ops-rig-local-aws-script-"));
@@ -185,7 +187,53 @@ describe("npm run local-aws", () => {
     } finally {
       await rm(logDir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
+
+  it("README's flow: npm run local-aws, then ops-rig bake and ops-rig launch exit 0 against it", async () => {
+    const logDir = await mkdtemp(join(tmpdir(), "ops-rig-local-aws-flow-"));
+    const script = runScript([
+      "--phase-ms",
+      "PENDING=50,BUILDING=150,TESTING=50,DISTRIBUTING=50",
+      "--log-dir",
+      logDir,
+    ]);
+    try {
+      await until("the printed environment", () =>
+        script.stdout().includes("# Ctrl-C stops everything.") ? true : undefined,
+      );
+      const stdout = script.stdout();
+      motoPids.push(Number(/moto \(pid (\d+)\)/.exec(stdout)?.[1]));
+      // Named as in recipes/pipeline.yaml and infra/ (what the deployed stack creates).
+      expect(stdout).toMatch(
+        /# as the deployed stack would: topics arn:aws:sns:us-east-1:123456789012:ops-rig-notifications and arn:aws:sns:us-east-1:123456789012:ops-rig-imagebuilder-events, instance profiles ops-rig-imagebuilder and ops-rig-forensic/,
+      );
+      // A user pastes the printed exports into a shell and runs ops-rig there.
+      const env = { ...printedEnv(stdout), AWS_MAX_ATTEMPTS: "3" };
+      const bake = await runCli(["bake", "--toolset", "light", "--wait", "--poll", "1"], env);
+      expect(bake.stderr).not.toMatch(/NotFound|does not exist/);
+      expect(bake.code, `${bake.stdout}\n${bake.stderr}`).toBe(0);
+      const launch = await runCli(
+        [
+          "--region",
+          "eu-west-1",
+          "launch",
+          "--toolset",
+          "light",
+          "--ssh-cidr",
+          "10.8.0.0/16",
+          "--case",
+          "IR-1",
+        ],
+        env,
+      );
+      expect(launch.code, `${launch.stdout}\n${launch.stderr}`).toBe(0);
+      expect(launch.stdout).toMatch(/i-[0-9a-f]+/);
+    } finally {
+      script.child.kill("SIGINT");
+      expect(await script.exited).toBe(0);
+      await rm(logDir, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   it("rejects bad flags, naming them, without starting anything", async () => {
     const badRegion = runScript(["--regions", "us-east-1,nowhere"]);

@@ -1,3 +1,5 @@
+import { mkdir, symlink } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseProject } from "../../src/config/parse.js";
 import { ConfigError, type Problem } from "../../src/errors.js";
@@ -44,7 +46,64 @@ const PIPELINE = "recipes/pipeline.yaml";
 const SLEUTHKIT = "components/sleuthkit.yaml";
 const BASE = "components/responder-base.yaml";
 
+const LONG_COMPONENT = `c${"x".repeat(139)}`;
+/** A "billion laughs" document: nine levels of nine aliases each. */
+const ALIAS_BOMB = [
+  'a0: &a0 ["lol"]',
+  ...Array.from({ length: 8 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(", ")}]`),
+  "description: *a8",
+].join("\n");
+
 const badInputs: BadInput[] = [
+  {
+    name: "YAML alias bomb",
+    mutate: (f) => f.set(LIGHT, ALIAS_BOMB),
+    file: LIGHT,
+    message: /YAML aliases expand too much .*refused as a resource-exhaustion attack/,
+  },
+  {
+    name: "component name over Image Builder's 128 characters",
+    mutate: (f) => {
+      f.set(`components/${LONG_COMPONENT}.yaml`, f.get(SLEUTHKIT) ?? "");
+    },
+    file: `components/${LONG_COMPONENT}.yaml`,
+    message: /would have a 148-character name; Image Builder allows 128/,
+  },
+  {
+    name: "maxAge under an hour (1m is one minute, not a month)",
+    mutate: (f) => edit(f, LIGHT, "maxAge: 1d", "maxAge: 1m"),
+    file: LIGHT,
+    field: "maxAge",
+    message:
+      /maxAge 1m is under an hour \(m means minutes: write 30d for a month\).*confirm: \{maxAgeUnderAnHour: true\}/,
+    line: true,
+  },
+  {
+    name: "misspelt target region",
+    mutate: (f) =>
+      edit(f, PIPELINE, "targetRegions: [us-east-1, eu-west-1,", "targetRegions: [us-east-1, eu-wset-1,"),
+    file: PIPELINE,
+    field: "targetRegions[1]",
+    message:
+      /"eu-wset-1" is not an AWS region \(did you mean "eu-west-1"\?\).*confirm: \{unlistedRegions: \[eu-wset-1\]\}/,
+    line: true,
+  },
+  {
+    name: "target region in another partition",
+    mutate: (f) => edit(f, PIPELINE, "targetRegions: [us-east-1,", "targetRegions: [cn-north-1,"),
+    file: PIPELINE,
+    field: "targetRegions[0]",
+    message: /"cn-north-1" is in the aws-cn partition, the home region us-east-1 in aws/,
+    line: true,
+  },
+  {
+    name: "a listed region confirmed as unlisted",
+    mutate: (f) => edit(f, PIPELINE, "copy:\n", "confirm:\n  unlistedRegions: [eu-west-1]\ncopy:\n"),
+    file: PIPELINE,
+    field: "confirm.unlistedRegions[0]",
+    message: /"eu-west-1" is a listed AWS region: it needs no confirmation/,
+    line: true,
+  },
   {
     name: "malformed YAML",
     mutate: (f) => edit(f, LIGHT, "maxAge: 1d", "maxAge: [1d"),
@@ -77,12 +136,11 @@ const badInputs: BadInput[] = [
     line: true,
   },
   {
-    name: "unquoted variable",
-    mutate: (f) =>
-      edit(f, BASE, `- 'EXTRA_PACKAGES="{{ ExtraPackages }}"'`, `- EXTRA_PACKAGES={{ ExtraPackages }}`),
+    name: "a variable opening an unquoted value (a YAML mapping, not a string)",
+    mutate: (f) => edit(f, BASE, `- 'EXTRA_PACKAGES="{{ ExtraPackages }}"'`, `- {{ ExtraPackages }}`),
     file: BASE,
     field: "phases[0].steps[1].inputs.commands[0]",
-    message: /must be a quoted YAML string/,
+    message: /quote it: an unquoted \{\{ at the start of a value is a YAML mapping/,
     line: true,
   },
   {
@@ -289,19 +347,19 @@ const badInputs: BadInput[] = [
     line: true,
   },
   {
-    name: "unquoted octal permissions",
-    mutate: (f) => edit(f, BASE, `permissions: "0750"`, "permissions: 0750"),
+    name: "permissions that are not an octal mode",
+    mutate: (f) => edit(f, BASE, `permissions: "0750"`, `permissions: "u+rwx"`),
     file: BASE,
     field: "phases[0].steps[2].inputs[0].permissions",
-    message: /quote octal modes/,
+    message: /octal mode like "0644", not "u\+rwx"/,
     line: true,
   },
   {
     name: "unknown phase",
     mutate: (f) => edit(f, SLEUTHKIT, "  - name: build", "  - name: install"),
     file: SLEUTHKIT,
-    field: "phases[0].name",
-    message: /phase name must be one of build, validate, test/,
+    field: "phases",
+    message: /a build component needs a "build" phase/,
     line: true,
   },
   {
@@ -429,5 +487,63 @@ describe("the CLI exits non-zero on bad input and names the file and field", () 
     expect(result.stderr).toContain(bad.file);
     if (bad.field) expect(result.stderr).toContain(bad.field);
     expect(result.stderr).toMatch(bad.message);
+  });
+});
+
+describe("legal but almost certainly wrong values pass once confirmed", () => {
+  it("maxAge under an hour with confirm: {maxAgeUnderAnHour: true}", async () => {
+    const files = await shippedFiles();
+    edit(files, LIGHT, "maxAge: 1d", "maxAge: 30m\nconfirm:\n  maxAgeUnderAnHour: true");
+    expect(problemsOf(files)).toEqual([]);
+  });
+
+  it("a region newer than the list, named in confirm.unlistedRegions", async () => {
+    const files = await shippedFiles();
+    edit(
+      files,
+      PIPELINE,
+      "targetRegions: [us-east-1,",
+      "confirm:\n  unlistedRegions: [eu-north-9]\ntargetRegions: [eu-north-9, us-east-1,",
+    );
+    expect(problemsOf(files)).toEqual([]);
+  });
+});
+
+describe("unreadable project files are problems naming the file (exit 2), not raw EISDIR/ENOENT", () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map(removeProject));
+  });
+
+  it("a folder named recipes/x.yaml", async () => {
+    const dir = await writeProject(await shippedFiles());
+    dirs.push(dir);
+    await mkdir(join(dir, "recipes/x.yaml"));
+    const result = await runCli(["--config", dir, "validate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("recipes/x.yaml: is a folder, not a file");
+    expect(result.stderr).not.toContain("EISDIR");
+  });
+
+  it("a dangling component symlink", async () => {
+    const dir = await writeProject(await shippedFiles());
+    dirs.push(dir);
+    await symlink("/nonexistent/ops-rig/forensics.yaml", join(dir, "components/forensics.yaml"));
+    const result = await runCli(["--config", dir, "validate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      "components/forensics.yaml: is a symbolic link to /nonexistent/ops-rig/forensics.yaml, which does not exist",
+    );
+    expect(result.stderr).not.toContain("ENOENT");
+  });
+
+  it("a YAML alias bomb names its file and exits 2", async () => {
+    const files = await shippedFiles();
+    files.set(LIGHT, ALIAS_BOMB);
+    const dir = await writeProject(files);
+    dirs.push(dir);
+    const result = await runCli(["--config", dir, "validate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${LIGHT}: YAML aliases expand too much`);
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ConfigError } from "../../errors.js";
+import { ConfigError, formatProblem } from "../../errors.js";
 import {
   componentScripts,
   ensureShellcheck,
@@ -19,6 +19,8 @@ export function registerValidate(program: Command, context: () => CommandContext
       const shellcheckVersion = await ensureShellcheck();
       const rendered = await ctx.rendered();
       const { config } = rendered;
+      // Where ops-rig is stricter than AWS (style): said, never fatal.
+      for (const warning of rendered.warnings) ctx.output.err(`warning: ${formatProblem(warning)}`);
       const scripts: ShellScript[] = [];
       for (const template of config.components) {
         const component = rendered.components.get(template.name);
@@ -43,6 +45,7 @@ export function registerValidate(program: Command, context: () => CommandContext
         recipes: rendered.toolsets.reduce((n, t) => n + t.recipes.length, 0),
         scripts: scripts.length,
         shellcheck: shellcheckVersion,
+        warnings: rendered.warnings.length,
       };
       if (ctx.output.json) ctx.output.writeJson(summary);
       else {

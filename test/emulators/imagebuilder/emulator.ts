@@ -448,6 +448,13 @@ export class ImageBuilderEmulator {
     checkTags("amiTags", amiTags);
 
     const componentFields = input.list("components") ?? [];
+    // The SDK model lists `components` without the required trait, but with a minimum of one item;
+    // an image needs at least one build component, so an empty recipe is refused either way.
+    if (componentFields.length === 0)
+      throw new ImageBuilderError(
+        "InvalidParameterValueException",
+        "The value supplied for parameter 'components' is not valid: an image recipe needs at least one component.",
+      );
     if (componentFields.length > MAX_COMPONENTS_PER_RECIPE)
       throw new ImageBuilderError(
         "ServiceQuotaExceededException",

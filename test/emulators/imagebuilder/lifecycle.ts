@@ -27,11 +27,25 @@ import type { EmulatorDeps, LocalBuildResult } from "./types.js";
 
 /** Images: creation, the PENDING → … → AVAILABLE/FAILED walk on the injected clock, distribution. */
 
+/** One EBS volume of an AMI, as EC2 describes it (the fields Image Builder and CopyImage decide). */
+export interface BlockDevice {
+  readonly deviceName: string;
+  readonly volumeSize: number;
+  readonly volumeType: string;
+  readonly encrypted: boolean;
+  readonly kmsKeyId?: string;
+  readonly iops?: number;
+  readonly throughput?: number;
+  readonly deleteOnTermination: boolean;
+}
+
 export interface ParentInfo {
   readonly amiId: string;
   readonly name: string;
   readonly architecture: string;
   readonly rootDeviceName: string;
+  /** The parent AMI's EBS volumes: what the image has where the recipe says nothing. */
+  readonly blockDevices: readonly BlockDevice[];
   /** The publisher's base and arch, when the parent is one of the known base images. */
   readonly line?: { readonly base: Base; readonly arch: Arch };
 }
@@ -335,6 +349,11 @@ export class ImageLifecycle {
         amiTags?: Record<string, string>;
       };
       const name = substitute(ami.name ?? `${image.recipe.name} {{ imagebuilder:buildDate }}`);
+      const blockDevices = distributedDevices(
+        imageDevices(parent.blockDevices, image.recipe.blockDeviceMappings),
+        region === image.region,
+        (target.amiDistributionConfiguration as { kmsKeyId?: string } | undefined)?.kmsKeyId,
+      );
       if (await this.deps.direct.ownImageNamed(region, name))
         throw new Error(
           `an AMI named ${JSON.stringify(name)} already exists in ${region} (AMI names are unique per region)`,
@@ -347,6 +366,7 @@ export class ImageLifecycle {
         ...(description !== undefined ? { description } : {}),
         architecture: parent.architecture,
         rootDeviceName: parent.rootDeviceName,
+        blockDevices,
         tags: {
           ...(image.recipe.amiTags ?? {}),
           ...(ami.amiTags ?? {}),
@@ -442,6 +462,22 @@ export class ImageLifecycle {
       name,
       architecture: image.Architecture ?? "x86_64",
       rootDeviceName: image.RootDeviceName ?? "/dev/sda1",
+      blockDevices: (image.BlockDeviceMappings ?? []).flatMap((m) =>
+        m.Ebs && m.DeviceName
+          ? [
+              {
+                deviceName: m.DeviceName,
+                volumeSize: m.Ebs.VolumeSize ?? 8,
+                volumeType: m.Ebs.VolumeType ?? "gp3",
+                encrypted: m.Ebs.Encrypted ?? false,
+                ...(m.Ebs.KmsKeyId ? { kmsKeyId: m.Ebs.KmsKeyId } : {}),
+                ...(m.Ebs.Iops !== undefined ? { iops: m.Ebs.Iops } : {}),
+                ...(m.Ebs.Throughput !== undefined ? { throughput: m.Ebs.Throughput } : {}),
+                deleteOnTermination: m.Ebs.DeleteOnTermination ?? true,
+              },
+            ]
+          : [],
+      ),
       ...(line ? { line } : {}),
     };
   }
@@ -774,4 +810,74 @@ export class ImageLifecycle {
       amiIds: Object.fromEntries(i.amis.map((a) => [a.region, a.image])),
     }));
   }
+}
+
+/**
+ * The build instance's volumes, hence the image's: the parent AMI's mappings, each overridden field
+ * by field by the recipe's mapping for the same device; recipe devices the parent lacks are added.
+ * `encrypted` without `kmsKeyId` means the account's default EBS key (EC2 names it when it encrypts).
+ */
+export function imageDevices(
+  parent: readonly BlockDevice[],
+  recipe: readonly Json[] | undefined,
+): BlockDevice[] {
+  const devices = new Map(parent.map((d) => [d.deviceName, { ...d }] as [string, BlockDevice]));
+  for (const mapping of recipe ?? []) {
+    const deviceName = typeof mapping.deviceName === "string" ? mapping.deviceName : undefined;
+    if (!deviceName) continue;
+    if (mapping.noDevice !== undefined) {
+      devices.delete(deviceName);
+      continue;
+    }
+    const ebs = (mapping.ebs ?? undefined) as Json | undefined;
+    if (!ebs) continue;
+    const base: BlockDevice = devices.get(deviceName) ?? {
+      deviceName,
+      volumeSize: 8,
+      volumeType: "gp3",
+      encrypted: false,
+      deleteOnTermination: true,
+    };
+    const encrypted = typeof ebs.encrypted === "boolean" ? ebs.encrypted || base.encrypted : base.encrypted;
+    const kmsKeyId = typeof ebs.kmsKeyId === "string" ? ebs.kmsKeyId : base.kmsKeyId;
+    devices.set(deviceName, {
+      deviceName,
+      volumeSize: typeof ebs.volumeSize === "number" ? ebs.volumeSize : base.volumeSize,
+      volumeType: typeof ebs.volumeType === "string" ? ebs.volumeType : base.volumeType,
+      encrypted: encrypted || kmsKeyId !== undefined,
+      ...(kmsKeyId !== undefined ? { kmsKeyId } : {}),
+      ...(typeof ebs.iops === "number"
+        ? { iops: ebs.iops }
+        : base.iops !== undefined
+          ? { iops: base.iops }
+          : {}),
+      ...(typeof ebs.throughput === "number"
+        ? { throughput: ebs.throughput }
+        : base.throughput !== undefined
+          ? { throughput: base.throughput }
+          : {}),
+      deleteOnTermination:
+        typeof ebs.deleteOnTermination === "boolean" ? ebs.deleteOnTermination : base.deleteOnTermination,
+    });
+  }
+  return [...devices.values()];
+}
+
+/**
+ * The volumes of the AMI in one distribution region. The build region keeps the image's own
+ * encryption; another region gets a copy: encrypted with the distribution's `kmsKeyId` when one is
+ * set, otherwise encrypted (with that region's default key: a key never leaves its region) exactly
+ * when the source was.
+ */
+export function distributedDevices(
+  devices: readonly BlockDevice[],
+  buildRegion: boolean,
+  distributionKmsKeyId: string | undefined,
+): BlockDevice[] {
+  return devices.map(({ kmsKeyId, ...device }) => {
+    if (distributionKmsKeyId !== undefined)
+      return { ...device, encrypted: true, kmsKeyId: distributionKmsKeyId };
+    if (buildRegion) return { ...device, ...(kmsKeyId !== undefined ? { kmsKeyId } : {}) };
+    return { ...device };
+  });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import * as imagebuilderSchemas from "@aws-sdk/client-imagebuilder";
 import { type CallLog, credentialScope, isMutatingAction } from "../calls.js";
 import type { ImageBuilderEmulator } from "./emulator.js";
 import { ImageBuilderError } from "./errors.js";
@@ -48,6 +49,9 @@ const TAG_ROUTES: Readonly<Record<string, string>> = {
   DELETE: "UntagResource",
   GET: "ListTagsForResource",
 };
+
+/** Every operation the emulator answers (tests check each response against the SDK's model). */
+export const EMULATED_OPERATIONS: readonly string[] = [...Object.keys(ROUTES), ...Object.values(TAG_ROUTES)];
 
 /** JSON without the undefined members (the SDK would read `null` as a value). */
 function clean(value: unknown): unknown {
@@ -199,7 +203,11 @@ export class ImageBuilderServer {
         input = { ...(Fields.root(parsed).value as Record<string, unknown>), ...input };
       }
       const output = await operation(Fields.root(input), region);
-      const body = JSON.stringify(clean({ requestId: randomUUID(), ...output }));
+      // Most outputs carry a requestId member; TagResource, UntagResource and ListTagsForResource
+      // do not, and Image Builder sends exactly the members of each output shape.
+      const body = JSON.stringify(
+        clean(outputHasRequestId(action) ? { requestId: randomUUID(), ...output } : { ...output }),
+      );
       record(200);
       this.log(`${action} ${region}: 200`);
       res.writeHead(200, { "content-type": "application/json", "x-amzn-requestid": randomUUID() });
@@ -220,4 +228,10 @@ export class ImageBuilderServer {
     });
     res.end(JSON.stringify({ message: error.message }));
   }
+}
+
+/** Whether the SDK's output shape of `action` has a `requestId` member. */
+function outputHasRequestId(action: string): boolean {
+  const shape = (imagebuilderSchemas as unknown as Record<string, unknown>)[`${action}Response$`];
+  return Array.isArray(shape) && Array.isArray(shape[4]) && (shape[4] as unknown[]).includes("requestId");
 }

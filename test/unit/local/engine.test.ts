@@ -65,6 +65,31 @@ const bash = (name: string, command: string, extra = "") => `
             - ${JSON.stringify(command)}`;
 
 describe("local runner control flow", () => {
+  it("resolves documented input chaining, {{ phase.Step.inputs[0].path }}", async () => {
+    const document = doc(`
+schemaVersion: 1.0
+parameters:
+  - Where: {type: string, default: "/opt/tool"}
+phases:
+  - name: build
+    steps:
+      - name: Make
+        action: CreateFile
+        inputs:
+          - path: "{{ Where }}/tool.bin"
+            content: x
+      - name: Enable
+        action: ExecuteBash
+        inputs:
+          commands:
+            - chmod u+x {{ build.Make.inputs[0].path }}
+`);
+    const recorder = new Recorder();
+    const outcome = await run(document, recorder);
+    expect(outcome.failure).toBeUndefined();
+    expect(recorder.scripts.at(-1)).toBe("chmod u+x /opt/tool/tool.bin");
+  });
+
   it("substitutes parameters (recipe value over default) and constants", async () => {
     const document = doc(`
 schemaVersion: 1.0
