@@ -1,12 +1,53 @@
 import { defineConfig } from "vitest/config";
 
+const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+
+/**
+ * `npm test` runs the fast suites first (`unit`: pure code, adapters with mocked clients, services and
+ * the pipeline on the in-memory AWS), then the ones that start local services or synthesize the
+ * stack. The local-build suite needs root and Debian's mirror: it has its own config and command.
+ */
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    // The local-build suite needs root, mmdebstrap and Debian's mirror: it has its own command.
-    exclude: ["test/local-build/**", "node_modules/**"],
-    testTimeout: 20_000,
-    hookTimeout: 60_000,
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    projects: [
+      {
+        test: {
+          name: "unit",
+          // One module graph per worker, not per file: importing the SDK and the CLI once is most of the cost.
+          isolate: false,
+          pool: "threads",
+          include: ["test/unit/**/*.test.ts", "test/services/**/*.test.ts"],
+          testTimeout: 20_000,
+          env,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          env,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          env,
+        },
+      },
+      {
+        test: {
+          name: "infra",
+          include: ["test/infra/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          env,
+        },
+      },
+    ],
   },
 });

@@ -1,4 +1,4 @@
-import { AwsCallError } from "../errors.js";
+import { AwsCallError, InterruptedError } from "../errors.js";
 
 interface SdkErrorShape {
   name?: string;
@@ -20,19 +20,31 @@ const THROTTLING = new Set([
 
 /**
  * Runs one SDK call and translates its failure into an AwsCallError that names the service, the
- * operation and the region, keeping the SDK error as the cause.
+ * operation and the region, keeping the SDK error as the cause. With an abort signal (Ctrl-C), an
+ * aborted call ends at once as an InterruptedError, and no call starts after the abort.
  */
 export async function awsCall<T>(
   service: string,
   operation: string,
   region: string,
   call: () => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
+  const interrupted = (cause?: unknown) =>
+    new InterruptedError(`interrupted during ${service}:${operation} in ${region}`, { cause });
+  if (signal?.aborted) throw interrupted(signal.reason);
   try {
     return await call();
   } catch (error) {
+    if (signal?.aborted || (error as { name?: string } | undefined)?.name === "AbortError")
+      throw interrupted(error);
     throw translateError(service, operation, region, error);
   }
+}
+
+/** The SDK's per-call options for an abort signal (send's and paginators' extra argument). */
+export function sendOptions(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+  return signal ? { abortSignal: signal } : {};
 }
 
 export function translateError(
@@ -72,16 +84,15 @@ export function translateError(
       region,
       awsCode: code,
       message,
-      retryable: THROTTLING.has(code ?? "") || sdk.$fault === "server" || Boolean(sdk.$retryable),
+      // Throttling, server faults and answers that never came (reset, timeout) may work next time.
+      retryable:
+        THROTTLING.has(code ?? "") ||
+        sdk.$fault === "server" ||
+        Boolean(sdk.$retryable) ||
+        (status === undefined && !(error instanceof SyntaxError) && code !== "CredentialsProviderError"),
     },
     { cause: error },
   );
-}
-
-/** The AWS error code of a translated (or raw SDK) error. */
-export function awsErrorCode(error: unknown): string | undefined {
-  if (error instanceof AwsCallError) return error.awsCode;
-  return (error as SdkErrorShape | undefined)?.name;
 }
 
 export function tagList(tags: Readonly<Record<string, string>>): { Key: string; Value: string }[] {
@@ -96,4 +107,10 @@ export function tagMap(
   const out: Record<string, string> = {};
   for (const tag of tags ?? []) if (tag.Key) out[tag.Key] = tag.Value ?? "";
   return out;
+}
+
+/** What every adapter takes besides its clients. */
+export interface AdapterOptions {
+  /** Aborts in-flight calls (Ctrl-C; the Lambda's deadline). */
+  readonly signal?: AbortSignal;
 }

@@ -11,13 +11,24 @@ import {
 } from "@aws-sdk/client-ec2";
 import type { Ec2Port, ImageInfo } from "../pipeline/ports.js";
 import type { AmiState, OurAmi } from "../plan/types.js";
-import { awsCall, tagList, tagMap } from "./call.js";
+import { type AdapterOptions, awsCall as call, sendOptions, tagList, tagMap } from "./call.js";
 
-export function createEc2Adapter(client: (region: string) => EC2Client): Ec2Port {
+export function createEc2Adapter(
+  client: (region: string) => EC2Client,
+  options: AdapterOptions = {},
+): Ec2Port {
+  const { signal } = options;
+  const opts = sendOptions(signal);
+  const awsCall = <T>(service: string, operation: string, region: string, fn: () => Promise<T>) =>
+    call(service, operation, region, fn, signal);
   const all = async (region: string, input: DescribeImagesCommandInput): Promise<Image[]> => {
     const images: Image[] = [];
     // DescribeImages neither sorts nor always returns everything at once: read every page.
-    for await (const page of paginateDescribeImages({ client: client(region), pageSize: 1000 }, input)) {
+    for await (const page of paginateDescribeImages(
+      { client: client(region), pageSize: 1000 },
+      input,
+      opts,
+    )) {
       images.push(...(page.Images ?? []));
     }
     return images;
@@ -25,7 +36,7 @@ export function createEc2Adapter(client: (region: string) => EC2Client): Ec2Port
   return {
     describeRegions: (region) =>
       awsCall("ec2", "DescribeRegions", region, async () => {
-        const out = await client(region).send(new DescribeRegionsCommand({ AllRegions: true }));
+        const out = await client(region).send(new DescribeRegionsCommand({ AllRegions: true }), opts);
         return (out.Regions ?? []).map((r) => ({
           name: r.RegionName ?? "",
           optInStatus: r.OptInStatus ?? "opt-in-not-required",
@@ -88,22 +99,30 @@ export function createEc2Adapter(client: (region: string) => EC2Client): Ec2Port
             ],
             ...(input.kmsKeyId ? { Encrypted: true, KmsKeyId: input.kmsKeyId } : {}),
           }),
+          opts,
         );
         if (!out.ImageId) throw new Error("CopyImage returned no ImageId");
         return out.ImageId;
       }),
     createTags: (region, resourceId, tags) =>
       awsCall("ec2", "CreateTags", region, async () => {
-        await client(region).send(new CreateTagsCommand({ Resources: [resourceId], Tags: tagList(tags) }));
+        await client(region).send(
+          new CreateTagsCommand({ Resources: [resourceId], Tags: tagList(tags) }),
+          opts,
+        );
       }),
     enableImageDeprecation: (region, imageId, at) =>
       awsCall("ec2", "EnableImageDeprecation", region, async () => {
-        await client(region).send(new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at }));
+        await client(region).send(
+          new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at }),
+          opts,
+        );
       }),
     deregisterImage: (region, imageId) =>
       awsCall("ec2", "DeregisterImage", region, async () => {
         await client(region).send(
           new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }),
+          opts,
         );
       }),
   };

@@ -6,7 +6,6 @@ import {
   CreateInfrastructureConfigurationCommand,
   type EbsVolumeType,
   GetDistributionConfigurationCommand,
-  GetImageCommand,
   GetInfrastructureConfigurationCommand,
   type ImagebuilderClient,
   type ImageState,
@@ -24,10 +23,17 @@ import {
 import type { DistributionSettings, ImageBuilderPort, InfrastructureSettings } from "../pipeline/ports.js";
 import { TAG } from "../plan/names.js";
 import type { BuildRecord, BuildStatus } from "../plan/types.js";
-import { awsCall } from "./call.js";
+import { type AdapterOptions, awsCall, sendOptions } from "./call.js";
 
-export function createImageBuilderAdapter(client: ImagebuilderClient, region: string): ImageBuilderPort {
-  const call = <T>(operation: string, fn: () => Promise<T>) => awsCall("imagebuilder", operation, region, fn);
+export function createImageBuilderAdapter(
+  client: ImagebuilderClient,
+  region: string,
+  options: AdapterOptions = {},
+): ImageBuilderPort {
+  const { signal } = options;
+  const opts = sendOptions(signal);
+  const call = <T>(operation: string, fn: () => Promise<T>) =>
+    awsCall("imagebuilder", operation, region, fn, signal);
   const byName = (name: string) => [{ name: "name", values: [name] }];
 
   return {
@@ -38,6 +44,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
         for await (const page of paginateListComponents(
           { client },
           { owner: "Self", filters: byName(name), byName: false },
+          opts,
         )) {
           for (const c of page.componentVersionList ?? []) {
             if (c.name === name && c.arn && c.version) {
@@ -64,6 +71,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
             tags: { ...input.tags },
             clientToken: input.clientToken,
           }),
+          opts,
         );
         return required(out.componentBuildVersionArn, "componentBuildVersionArn");
       }),
@@ -73,6 +81,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
         for await (const page of paginateListImageRecipes(
           { client },
           { owner: "Self", filters: byName(name) },
+          opts,
         )) {
           for (const r of page.imageRecipeSummaryList ?? []) {
             if (r.name === name && r.arn)
@@ -110,6 +119,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
             tags: { ...input.tags },
             clientToken: input.clientToken,
           }),
+          opts,
         );
         return required(out.imageRecipeArn, "imageRecipeArn");
       }),
@@ -119,12 +129,14 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
         for await (const page of paginateListInfrastructureConfigurations(
           { client },
           { filters: byName(name) },
+          opts,
         )) {
           arn ??= page.infrastructureConfigurationSummaryList?.find((s) => s.name === name)?.arn;
         }
         if (!arn) return undefined;
         const out = await client.send(
           new GetInfrastructureConfigurationCommand({ infrastructureConfigurationArn: arn }),
+          opts,
         );
         const c = out.infrastructureConfiguration;
         if (!c) return undefined;
@@ -151,6 +163,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
             tags: { ...settings.tags },
             clientToken,
           }),
+          opts,
         );
         return required(out.infrastructureConfigurationArn, "infrastructureConfigurationArn");
       }),
@@ -162,6 +175,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
             infrastructureConfigurationArn: arn,
             clientToken,
           }),
+          opts,
         );
       }),
     findDistribution: (name) =>
@@ -170,12 +184,14 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
         for await (const page of paginateListDistributionConfigurations(
           { client },
           { filters: byName(name) },
+          opts,
         )) {
           arn ??= page.distributionConfigurationSummaryList?.find((s) => s.name === name)?.arn;
         }
         if (!arn) return undefined;
         const out = await client.send(
           new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn }),
+          opts,
         );
         const c = out.distributionConfiguration;
         const d = c?.distributions?.[0];
@@ -204,6 +220,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
             tags: { ...settings.tags },
             clientToken,
           }),
+          opts,
         );
         return required(out.distributionConfigurationArn, "distributionConfigurationArn");
       }),
@@ -216,6 +233,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
             distributions: distributionsInput(settings),
             clientToken,
           }),
+          opts,
         );
       }),
     createImage: (input) =>
@@ -230,6 +248,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
             tags: { ...input.tags },
             clientToken: input.clientToken,
           }),
+          opts,
         );
         return required(out.imageBuildVersionArn, "imageBuildVersionArn");
       }),
@@ -237,7 +256,7 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
       call("ListImageBuildVersions", async () => {
         const out: BuildRecord[] = [];
         try {
-          for await (const page of paginateListImageBuildVersions({ client }, { imageVersionArn })) {
+          for await (const page of paginateListImageBuildVersions({ client }, { imageVersionArn }, opts)) {
             for (const image of page.imageSummaryList ?? []) {
               if (image.arn)
                 out.push(
@@ -252,22 +271,9 @@ export function createImageBuilderAdapter(client: ImagebuilderClient, region: st
         }
         return out;
       }),
-    getImage: (arn) =>
-      call("GetImage", async () => {
-        try {
-          const out = await client.send(new GetImageCommand({ imageBuildVersionArn: arn }));
-          const image = out.image;
-          return image
-            ? toBuild(arn, image.state, image.dateCreated, image.outputResources, image.tags)
-            : undefined;
-        } catch (error) {
-          if (error instanceof ResourceNotFoundException) return undefined;
-          throw error;
-        }
-      }),
     tagResource: (arn, tags) =>
       call("TagResource", async () => {
-        await client.send(new TagResourceCommand({ resourceArn: arn, tags: { ...tags } }));
+        await client.send(new TagResourceCommand({ resourceArn: arn, tags: { ...tags } }), opts);
       }),
   };
 }

@@ -1,4 +1,5 @@
 import type { PipelinePorts } from "../pipeline/ports.js";
+import type { AdapterOptions } from "./call.js";
 import type { AwsClients } from "./clients.js";
 import { createEc2Adapter } from "./ec2.js";
 import { createImageBuilderAdapter } from "./imagebuilder.js";
@@ -6,15 +7,23 @@ import { createSnsAdapter } from "./sns.js";
 import { createSsmAdapter } from "./ssm.js";
 import { createStsAdapter } from "./sts.js";
 
+export type { AdapterOptions } from "./call.js";
 export { type AwsClientOptions, type AwsClients, createAwsClients } from "./clients.js";
 
-/** The pipeline's ports over real SDK clients; Image Builder lives in the home region. */
-export function createPipelinePorts(clients: AwsClients, homeRegion: string): PipelinePorts {
+/**
+ * The pipeline's ports over real SDK clients; Image Builder lives in the home region. The signal
+ * aborts every in-flight call of these ports (one set of ports per command or invocation).
+ */
+export function createPipelinePorts(
+  clients: AwsClients,
+  homeRegion: string,
+  options: AdapterOptions = {},
+): PipelinePorts {
   return {
-    ec2: createEc2Adapter((region) => clients.ec2(region)),
-    ssm: createSsmAdapter((region) => clients.ssm(region)),
-    sns: createSnsAdapter((region) => clients.sns(region)),
-    sts: createStsAdapter((region) => clients.sts(region)),
-    imageBuilder: createImageBuilderAdapter(clients.imageBuilder(homeRegion), homeRegion),
+    ec2: createEc2Adapter((region) => clients.ec2(region), options),
+    ssm: createSsmAdapter((region) => clients.ssm(region), options),
+    sns: createSnsAdapter((region) => clients.sns(region), options),
+    sts: createStsAdapter((region) => clients.sts(region), options),
+    imageBuilder: createImageBuilderAdapter(clients.imageBuilder(homeRegion), homeRegion, options),
   };
 }

@@ -2,78 +2,76 @@ import {
   type _InstanceType,
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
+  CreateTagsCommand,
+  DeleteSecurityGroupCommand,
   DescribeImagesCommand,
   DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
   type EC2Client,
+  type IpPermission,
+  RevokeSecurityGroupIngressCommand,
   RunInstancesCommand,
+  type RunInstancesCommandInput,
 } from "@aws-sdk/client-ec2";
-import { awsCall, tagList, tagMap } from "./call.js";
+import { AwsCallError } from "../errors.js";
+import type { IngressRule, LaunchPort, RunInstanceInput } from "../services/ports.js";
+import { type AdapterOptions, awsCall as call, sendOptions, tagList, tagMap } from "./call.js";
 
 /**
  * EC2 calls only the `ops-rig launch` command makes, with the responder's own credentials. The
  * pipeline Lambda never imports this file, so its role never gets RunInstances.
  */
-export interface LaunchPort {
-  defaultVpc(region: string): Promise<string | undefined>;
-  subnetOf(region: string, subnetId: string): Promise<{ subnetId: string; vpcId: string } | undefined>;
-  defaultSubnet(region: string, vpcId: string): Promise<string | undefined>;
-  findSecurityGroup(
-    region: string,
-    vpcId: string,
-    name: string,
-  ): Promise<{ groupId: string; tags: Record<string, string> } | undefined>;
-  createSecurityGroup(
-    region: string,
-    input: { vpcId: string; name: string; description: string; tags: Record<string, string> },
-  ): Promise<string>;
-  allowSsh(region: string, groupId: string, cidrs: readonly string[]): Promise<void>;
-  image(
-    region: string,
-    imageId: string,
-  ): Promise<{ imageId: string; name: string; state: string; rootDeviceName: string } | undefined>;
-  runInstance(
-    region: string,
-    input: RunInstanceInput,
-  ): Promise<{ instanceId: string; privateIp?: string; publicIp?: string }>;
-}
-
-export interface RunInstanceInput {
-  readonly imageId: string;
-  readonly instanceType: string;
-  readonly subnetId: string;
-  readonly securityGroupIds: readonly string[];
-  readonly keyName?: string;
-  readonly instanceProfile?: string;
-  readonly rootDeviceName: string;
-  readonly rootVolumeGiB?: number;
-  readonly userData?: string;
-  readonly tags: Readonly<Record<string, string>>;
-  readonly dryRun: boolean;
-}
-
-export function createLaunchAdapter(client: (region: string) => EC2Client): LaunchPort {
+export function createLaunchAdapter(
+  client: (region: string) => EC2Client,
+  options: AdapterOptions = {},
+): LaunchPort {
+  const { signal } = options;
+  const opts = sendOptions(signal);
+  const awsCall = <T>(operation: string, region: string, fn: () => Promise<T>) =>
+    call("ec2", operation, region, fn, signal);
+  /** DryRun calls answer DryRunOperation when they would have succeeded. */
+  const dryRun = async (operation: string, region: string, fn: () => Promise<unknown>) => {
+    try {
+      await awsCall(operation, region, fn);
+    } catch (error) {
+      if (error instanceof AwsCallError && error.awsCode === "DryRunOperation") return;
+      throw error;
+    }
+    throw new AwsCallError({
+      service: "ec2",
+      operation,
+      region,
+      message: "a DryRun request was answered as if it had run",
+    });
+  };
   return {
     defaultVpc: (region) =>
-      awsCall("ec2", "DescribeVpcs", region, async () => {
+      awsCall("DescribeVpcs", region, async () => {
         const out = await client(region).send(
           new DescribeVpcsCommand({ Filters: [{ Name: "is-default", Values: ["true"] }] }),
+          opts,
         );
         return out.Vpcs?.[0]?.VpcId;
       }),
     subnetOf: (region, subnetId) =>
-      awsCall("ec2", "DescribeSubnets", region, async () => {
-        const out = await client(region).send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] }));
-        const subnet = out.Subnets?.[0];
-        return subnet?.SubnetId && subnet.VpcId
-          ? { subnetId: subnet.SubnetId, vpcId: subnet.VpcId }
-          : undefined;
+      awsCall("DescribeSubnets", region, async () => {
+        try {
+          const out = await client(region).send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] }), opts);
+          const subnet = out.Subnets?.[0];
+          return subnet?.SubnetId && subnet.VpcId
+            ? { subnetId: subnet.SubnetId, vpcId: subnet.VpcId }
+            : undefined;
+        } catch (error) {
+          if ((error as { name?: string }).name === "InvalidSubnetID.NotFound") return undefined;
+          throw error;
+        }
       }),
     defaultSubnet: (region, vpcId) =>
-      awsCall("ec2", "DescribeSubnets", region, async () => {
+      awsCall("DescribeSubnets", region, async () => {
         const out = await client(region).send(
           new DescribeSubnetsCommand({ Filters: [{ Name: "vpc-id", Values: [vpcId] }] }),
+          opts,
         );
         const subnets = (out.Subnets ?? []).filter((s) => s.SubnetId);
         // Prefer a default-for-AZ subnet (public IP on launch), in a stable order.
@@ -85,7 +83,7 @@ export function createLaunchAdapter(client: (region: string) => EC2Client): Laun
         return subnets[0]?.SubnetId;
       }),
     findSecurityGroup: (region, vpcId, name) =>
-      awsCall("ec2", "DescribeSecurityGroups", region, async () => {
+      awsCall("DescribeSecurityGroups", region, async () => {
         const out = await client(region).send(
           new DescribeSecurityGroupsCommand({
             Filters: [
@@ -93,12 +91,21 @@ export function createLaunchAdapter(client: (region: string) => EC2Client): Laun
               { Name: "group-name", Values: [name] },
             ],
           }),
+          opts,
         );
-        const group = out.SecurityGroups?.[0];
-        return group?.GroupId ? { groupId: group.GroupId, tags: tagMap(group.Tags) } : undefined;
+        const group = out.SecurityGroups?.find((g) => g.GroupName === name);
+        return group?.GroupId
+          ? {
+              groupId: group.GroupId,
+              name: group.GroupName ?? name,
+              vpcId: group.VpcId ?? vpcId,
+              tags: tagMap(group.Tags),
+              ingress: (group.IpPermissions ?? []).flatMap(flattenPermission),
+            }
+          : undefined;
       }),
     createSecurityGroup: (region, input) =>
-      awsCall("ec2", "CreateSecurityGroup", region, async () => {
+      awsCall("CreateSecurityGroup", region, async () => {
         const out = await client(region).send(
           new CreateSecurityGroupCommand({
             VpcId: input.vpcId,
@@ -106,37 +113,56 @@ export function createLaunchAdapter(client: (region: string) => EC2Client): Laun
             Description: input.description,
             TagSpecifications: [{ ResourceType: "security-group", Tags: tagList(input.tags) }],
           }),
+          opts,
         );
         if (!out.GroupId) throw new Error("CreateSecurityGroup returned no GroupId");
         return out.GroupId;
       }),
-    allowSsh: (region, groupId, cidrs) =>
-      awsCall("ec2", "AuthorizeSecurityGroupIngress", region, async () => {
+    checkCreateSecurityGroup: (region, input) =>
+      dryRun("CreateSecurityGroup", region, () =>
+        client(region).send(
+          new CreateSecurityGroupCommand({
+            VpcId: input.vpcId,
+            GroupName: input.name,
+            Description: input.description,
+            DryRun: true,
+          }),
+          opts,
+        ),
+      ),
+    authorizeSsh: (region, groupId, cidrs) =>
+      awsCall("AuthorizeSecurityGroupIngress", region, async () => {
         if (cidrs.length === 0) return;
-        const v4 = cidrs.filter((c) => !c.includes(":"));
-        const v6 = cidrs.filter((c) => c.includes(":"));
         await client(region).send(
           new AuthorizeSecurityGroupIngressCommand({
             GroupId: groupId,
-            IpPermissions: [
-              {
-                IpProtocol: "tcp",
-                FromPort: 22,
-                ToPort: 22,
-                ...(v4.length > 0
-                  ? { IpRanges: v4.map((CidrIp) => ({ CidrIp, Description: "ops-rig responder SSH" })) }
-                  : {}),
-                ...(v6.length > 0
-                  ? { Ipv6Ranges: v6.map((CidrIpv6) => ({ CidrIpv6, Description: "ops-rig responder SSH" })) }
-                  : {}),
-              },
-            ],
+            IpPermissions: [permission({ protocol: "tcp", fromPort: 22, toPort: 22 }, cidrs)],
           }),
+          opts,
         );
       }),
+    revokeIngress: (region, groupId, rules) =>
+      awsCall("RevokeSecurityGroupIngress", region, async () => {
+        if (rules.length === 0) return;
+        await client(region).send(
+          new RevokeSecurityGroupIngressCommand({
+            GroupId: groupId,
+            IpPermissions: rules.map((rule) => permission(rule, [rule.source])),
+          }),
+          opts,
+        );
+      }),
+    tagSecurityGroup: (region, groupId, tags) =>
+      awsCall("CreateTags", region, async () => {
+        await client(region).send(new CreateTagsCommand({ Resources: [groupId], Tags: tagList(tags) }), opts);
+      }),
+    deleteSecurityGroup: (region, groupId) =>
+      awsCall("DeleteSecurityGroup", region, async () => {
+        await client(region).send(new DeleteSecurityGroupCommand({ GroupId: groupId }), opts);
+      }),
     image: (region, imageId) =>
-      awsCall("ec2", "DescribeImages", region, async () => {
-        const out = await client(region).send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+      awsCall("DescribeImages", region, async () => {
+        const out = await client(region).send(new DescribeImagesCommand({ ImageIds: [imageId] }), opts);
         const image = out.Images?.[0];
         return image?.ImageId
           ? {
@@ -148,39 +174,8 @@ export function createLaunchAdapter(client: (region: string) => EC2Client): Laun
           : undefined;
       }),
     runInstance: (region, input) =>
-      awsCall("ec2", "RunInstances", region, async () => {
-        const out = await client(region).send(
-          new RunInstancesCommand({
-            ImageId: input.imageId,
-            InstanceType: input.instanceType as _InstanceType,
-            MinCount: 1,
-            MaxCount: 1,
-            SubnetId: input.subnetId,
-            SecurityGroupIds: [...input.securityGroupIds],
-            ...(input.keyName ? { KeyName: input.keyName } : {}),
-            ...(input.instanceProfile ? { IamInstanceProfile: { Name: input.instanceProfile } } : {}),
-            // IMDSv2 only, and no metadata from containers on the box (hop limit 1).
-            MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1 },
-            BlockDeviceMappings: [
-              {
-                DeviceName: input.rootDeviceName,
-                Ebs: {
-                  Encrypted: true,
-                  DeleteOnTermination: true,
-                  VolumeType: "gp3",
-                  ...(input.rootVolumeGiB ? { VolumeSize: input.rootVolumeGiB } : {}),
-                },
-              },
-            ],
-            ...(input.userData ? { UserData: Buffer.from(input.userData, "utf8").toString("base64") } : {}),
-            // The responder roles act only on instances and interfaces tagged as forensic rigs.
-            TagSpecifications: (["instance", "volume", "network-interface"] as const).map((ResourceType) => ({
-              ResourceType,
-              Tags: tagList({ ...input.tags, "ops-rig:role": "forensic" }),
-            })),
-            DryRun: input.dryRun,
-          }),
-        );
+      awsCall("RunInstances", region, async () => {
+        const out = await client(region).send(new RunInstancesCommand(runInstancesInput(input)), opts);
         const instance = out.Instances?.[0];
         if (!instance?.InstanceId) throw new Error("RunInstances returned no instance");
         return {
@@ -189,5 +184,82 @@ export function createLaunchAdapter(client: (region: string) => EC2Client): Laun
           ...(instance.PublicIpAddress ? { publicIp: instance.PublicIpAddress } : {}),
         };
       }),
+    checkRunInstance: (region, input) =>
+      dryRun("RunInstances", region, () =>
+        client(region).send(new RunInstancesCommand({ ...runInstancesInput(input), DryRun: true }), opts),
+      ),
+  };
+}
+
+/** The one RunInstances request a launch (and its dry run) sends. */
+function runInstancesInput(input: RunInstanceInput): RunInstancesCommandInput {
+  return {
+    ImageId: input.imageId,
+    InstanceType: input.instanceType as _InstanceType,
+    MinCount: 1,
+    MaxCount: 1,
+    SubnetId: input.subnetId,
+    SecurityGroupIds: [...input.securityGroupIds],
+    ...(input.keyName ? { KeyName: input.keyName } : {}),
+    ...(input.instanceProfile ? { IamInstanceProfile: { Name: input.instanceProfile } } : {}),
+    // IMDSv2 only, and no metadata from containers on the box (hop limit 1).
+    MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1 },
+    BlockDeviceMappings: [
+      {
+        DeviceName: input.rootDeviceName,
+        Ebs: {
+          Encrypted: true,
+          DeleteOnTermination: true,
+          VolumeType: "gp3",
+          ...(input.rootVolumeGiB ? { VolumeSize: input.rootVolumeGiB } : {}),
+        },
+      },
+    ],
+    ...(input.userData ? { UserData: Buffer.from(input.userData, "utf8").toString("base64") } : {}),
+    // The responder roles act only on instances and interfaces tagged as forensic rigs.
+    TagSpecifications: (["instance", "volume", "network-interface"] as const).map((ResourceType) => ({
+      ResourceType,
+      Tags: tagList({ ...input.tags, "ops-rig:role": "forensic" }),
+    })),
+  };
+}
+
+/** One rule per source, so rules compare one to one. */
+function flattenPermission(p: IpPermission): IngressRule[] {
+  const base = {
+    protocol: p.IpProtocol ?? "-1",
+    ...(p.FromPort !== undefined ? { fromPort: p.FromPort } : {}),
+    ...(p.ToPort !== undefined ? { toPort: p.ToPort } : {}),
+  };
+  return [
+    ...(p.IpRanges ?? []).flatMap((r) => (r.CidrIp ? [{ ...base, source: r.CidrIp }] : [])),
+    ...(p.Ipv6Ranges ?? []).flatMap((r) => (r.CidrIpv6 ? [{ ...base, source: r.CidrIpv6 }] : [])),
+    ...(p.PrefixListIds ?? []).flatMap((r) => (r.PrefixListId ? [{ ...base, source: r.PrefixListId }] : [])),
+    ...(p.UserIdGroupPairs ?? []).flatMap((r) => (r.GroupId ? [{ ...base, source: r.GroupId }] : [])),
+  ];
+}
+
+function permission(
+  rule: { protocol: string; fromPort?: number; toPort?: number },
+  sources: readonly string[],
+): IpPermission {
+  const v4 = sources.filter((s) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(s));
+  const v6 = sources.filter((s) => s.includes(":"));
+  const prefixLists = sources.filter((s) => s.startsWith("pl-"));
+  const groups = sources.filter((s) => s.startsWith("sg-"));
+  return {
+    IpProtocol: rule.protocol,
+    ...(rule.fromPort !== undefined ? { FromPort: rule.fromPort } : {}),
+    ...(rule.toPort !== undefined ? { ToPort: rule.toPort } : {}),
+    ...(v4.length > 0
+      ? { IpRanges: v4.map((CidrIp) => ({ CidrIp, Description: "ops-rig responder SSH" })) }
+      : {}),
+    ...(v6.length > 0
+      ? { Ipv6Ranges: v6.map((CidrIpv6) => ({ CidrIpv6, Description: "ops-rig responder SSH" })) }
+      : {}),
+    ...(prefixLists.length > 0
+      ? { PrefixListIds: prefixLists.map((PrefixListId) => ({ PrefixListId })) }
+      : {}),
+    ...(groups.length > 0 ? { UserIdGroupPairs: groups.map((GroupId) => ({ GroupId })) } : {}),
   };
 }

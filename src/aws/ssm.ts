@@ -12,12 +12,19 @@ import {
 } from "@aws-sdk/client-ssm";
 import type { ParameterHistoryEntry, SsmPort } from "../pipeline/ports.js";
 import type { ParameterValue } from "../plan/types.js";
-import { awsCall } from "./call.js";
+import { type AdapterOptions, awsCall as call, sendOptions } from "./call.js";
 
 /** GetParameters takes at most 10 names; GetParametersByPath returns at most 10 a page. */
 const BATCH = 10;
 
-export function createSsmAdapter(client: (region: string) => SSMClient): SsmPort {
+export function createSsmAdapter(
+  client: (region: string) => SSMClient,
+  options: AdapterOptions = {},
+): SsmPort {
+  const { signal } = options;
+  const opts = sendOptions(signal);
+  const awsCall = <T>(service: string, operation: string, region: string, fn: () => Promise<T>) =>
+    call(service, operation, region, fn, signal);
   return {
     getParameters: (region, names) =>
       awsCall("ssm", "GetParameters", region, async () => {
@@ -26,6 +33,7 @@ export function createSsmAdapter(client: (region: string) => SSMClient): SsmPort
         for (let i = 0; i < names.length; i += BATCH) {
           const out = await client(region).send(
             new GetParametersCommand({ Names: names.slice(i, i + BATCH) }),
+            opts,
           );
           found.push(...(out.Parameters ?? []).map(toValue));
           invalid.push(...(out.InvalidParameters ?? []));
@@ -38,6 +46,7 @@ export function createSsmAdapter(client: (region: string) => SSMClient): SsmPort
         for await (const page of paginateGetParametersByPath(
           { client: client(region), pageSize: BATCH },
           { Path: path, Recursive: true, MaxResults: BATCH },
+          opts,
         )) {
           values.push(...(page.Parameters ?? []).map(toValue));
         }
@@ -46,7 +55,7 @@ export function createSsmAdapter(client: (region: string) => SSMClient): SsmPort
     getParameter: (region, name) =>
       awsCall("ssm", "GetParameter", region, async () => {
         try {
-          const out = await client(region).send(new GetParameterCommand({ Name: name }));
+          const out = await client(region).send(new GetParameterCommand({ Name: name }), opts);
           return out.Parameter ? toValue(out.Parameter) : undefined;
         } catch (error) {
           if (error instanceof ParameterNotFound) return undefined;
@@ -66,6 +75,7 @@ export function createSsmAdapter(client: (region: string) => SSMClient): SsmPort
             Description: description,
             Tier: "Standard",
           }),
+          opts,
         );
         return out.Version ?? 0;
       }),
@@ -73,24 +83,38 @@ export function createSsmAdapter(client: (region: string) => SSMClient): SsmPort
       awsCall("ssm", "LabelParameterVersion", region, async () => {
         await client(region).send(
           new LabelParameterVersionCommand({ Name: name, ParameterVersion: version, Labels: [...labels] }),
+          opts,
         );
       }),
     unlabelParameterVersion: (region, name, version, labels) =>
       awsCall("ssm", "UnlabelParameterVersion", region, async () => {
         await client(region).send(
           new UnlabelParameterVersionCommand({ Name: name, ParameterVersion: version, Labels: [...labels] }),
+          opts,
         );
       }),
     getParameterHistory: (region, name) =>
       awsCall("ssm", "GetParameterHistory", region, async () => {
         const entries: ParameterHistoryEntry[] = [];
-        for await (const page of paginateGetParameterHistory(
-          { client: client(region), pageSize: 50 },
-          { Name: name, MaxResults: 50 },
-        )) {
-          for (const p of page.Parameters ?? []) {
-            entries.push({ version: p.Version ?? 0, value: p.Value ?? "", labels: p.Labels ?? [] });
+        try {
+          for await (const page of paginateGetParameterHistory(
+            { client: client(region), pageSize: 50 },
+            { Name: name, MaxResults: 50 },
+            opts,
+          )) {
+            for (const p of page.Parameters ?? []) {
+              entries.push({
+                version: p.Version ?? 0,
+                value: p.Value ?? "",
+                labels: p.Labels ?? [],
+                ...(p.Description ? { description: p.Description } : {}),
+              });
+            }
           }
+        } catch (error) {
+          // A parameter that was never written has no history.
+          if (error instanceof ParameterNotFound) return [];
+          throw error;
         }
         return entries.sort((a, b) => a.version - b.version);
       }),

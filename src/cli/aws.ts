@@ -1,5 +1,7 @@
 import { type AwsClients, createAwsClients, createPipelinePorts } from "../aws/index.js";
-import type { PipelinePorts } from "../pipeline/ports.js";
+import { createLambdaAdapter } from "../aws/lambda.js";
+import { createLaunchAdapter } from "../aws/launch.js";
+import type { CommandAws } from "./context.js";
 
 /**
  * SDK clients for the CLI, built from the environment the CLI was given: endpoints
@@ -26,6 +28,20 @@ export function cliClients(env: NodeJS.ProcessEnv): AwsClients {
   });
 }
 
-export function cliPorts(clients: AwsClients, homeRegion: string): PipelinePorts {
-  return createPipelinePorts(clients, homeRegion);
+/**
+ * The CLI's composition root for AWS: clients are created on first use (a command that fails on its
+ * flags never builds one) and every port aborts its in-flight calls when `signal` does (Ctrl-C).
+ */
+export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws & { destroy(): void } {
+  let clients: AwsClients | undefined;
+  const get = () => {
+    clients ??= cliClients(env);
+    return clients;
+  };
+  return {
+    ports: (homeRegion) => createPipelinePorts(get(), homeRegion, { signal }),
+    launch: () => createLaunchAdapter((region) => get().ec2(region), { signal }),
+    lambda: () => createLambdaAdapter((region) => get().lambda(region), { signal }),
+    destroy: () => clients?.destroy(),
+  };
 }

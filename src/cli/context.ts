@@ -1,6 +1,5 @@
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { AwsClients } from "../aws/clients.js";
 import { loadProject } from "../config/load.js";
 import { REGION_PATTERN } from "../config/schema.js";
 import type { ProjectConfig } from "../config/types.js";
@@ -8,6 +7,7 @@ import { UsageError } from "../errors.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
 import { selectToolsetsByName } from "../pipeline/run.js";
 import { type RenderedProject, type RenderedToolset, renderProject } from "../render/index.js";
+import type { LambdaPort, LaunchPort } from "../services/ports.js";
 import type { Output } from "./output.js";
 
 /** The folder ops-rig ships its recipes/ and components/ in (two levels above src/cli or dist/cli). */
@@ -17,8 +17,6 @@ export interface GlobalOptions {
   config?: string;
   json?: boolean;
   verbose?: boolean;
-  region?: string[];
-  regions?: string[];
 }
 
 /** What every command gets: output, and lazy access to the validated project. */
@@ -30,11 +28,17 @@ export interface CommandContext {
   readonly regions: readonly string[] | undefined;
   project(): Promise<ProjectConfig>;
   rendered(): Promise<RenderedProject>;
-  /** SDK clients for this process (created on first use). */
-  clients(): AwsClients;
-  ports(homeRegion: string): PipelinePorts;
-  /** Interrupt (Ctrl-C) of a long command. */
+  /** The AWS the command talks to, through ports only (created on first use, bound to `signal`). */
+  readonly aws: CommandAws;
+  /** Interrupt (Ctrl-C) of a long command: aborts in-flight AWS calls. */
   readonly signal: AbortSignal;
+}
+
+/** Ports for the commands; the composition root (src/cli/aws.ts) builds them over SDK clients. */
+export interface CommandAws {
+  ports(homeRegion: string): PipelinePorts;
+  launch(): LaunchPort;
+  lambda(): LambdaPort;
 }
 
 export function projectRootFrom(options: GlobalOptions, env: NodeJS.ProcessEnv): string {
@@ -46,26 +50,20 @@ export interface ContextInit {
   readonly projectRoot: string;
   readonly env: NodeJS.ProcessEnv;
   readonly regions: readonly string[] | undefined;
-  readonly clients: () => AwsClients;
-  readonly ports: (clients: AwsClients, homeRegion: string) => PipelinePorts;
+  readonly aws: CommandAws;
   readonly signal: AbortSignal;
 }
 
 export function createContext(init: ContextInit): CommandContext {
   let project: Promise<ProjectConfig> | undefined;
   let rendered: Promise<RenderedProject> | undefined;
-  let clients: AwsClients | undefined;
   const context: CommandContext = {
     output: init.output,
     projectRoot: init.projectRoot,
     env: init.env,
     regions: init.regions,
     signal: init.signal,
-    clients: () => {
-      clients ??= init.clients();
-      return clients;
-    },
-    ports: (homeRegion) => init.ports(context.clients(), homeRegion),
+    aws: init.aws,
     project: () => {
       project ??= loadProject(init.projectRoot);
       return project;
@@ -89,16 +87,22 @@ export function selectToolsets(
   ).flatMap((toolset) => rendered.toolsets.filter((t) => t.toolset === toolset));
 }
 
-/** `--region a --region b,c` → [a, b, c], each checked. */
-export function parseRegions(values: readonly string[] | undefined, flag = "--region"): string[] | undefined {
-  if (!values || values.length === 0) return undefined;
-  const regions = values
-    .flatMap((v) => v.split(","))
-    .map((v) => v.trim())
-    .filter(Boolean);
-  for (const region of regions) {
-    if (!REGION_PATTERN.test(region))
-      throw new UsageError(`"${region}" is not an AWS region name (e.g. eu-west-1)`, flag);
+/**
+ * `--region a --region b,c` → [a, b, c], each checked. An empty value (`--regions ''`, `a,,b`) is an
+ * error, never "no regions": a command must not silently do nothing.
+ */
+export function parseRegions(values: readonly { flag: string; value: string }[]): string[] | undefined {
+  if (values.length === 0) return undefined;
+  const regions: string[] = [];
+  for (const { flag, value } of values) {
+    const items = value.split(",").map((v) => v.trim());
+    for (const region of items) {
+      if (region === "")
+        throw new UsageError(`empty region name in "${value}" (give region names like eu-west-1)`, flag);
+      if (!REGION_PATTERN.test(region))
+        throw new UsageError(`"${region}" is not an AWS region name (e.g. eu-west-1)`, flag);
+      regions.push(region);
+    }
   }
   return [...new Set(regions)];
 }

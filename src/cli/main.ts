@@ -1,11 +1,11 @@
 #!/usr/bin/env node
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
-import type { AwsClients } from "../aws/clients.js";
-import { ConfigError, errorMessage, exitCodeFor, formatProblem, isOpsRigError } from "../errors.js";
-import { cliClients, cliPorts } from "./aws.js";
+import { ConfigError, EXIT, errorMessage, exitCodeFor, formatProblem, isOpsRigError } from "../errors.js";
+import { cliAws } from "./aws.js";
 import { registerBake } from "./commands/bake.js";
 import { registerBases } from "./commands/bases.js";
 import { registerLaunch } from "./commands/launch.js";
@@ -17,6 +17,7 @@ import { registerRollback } from "./commands/rollback.js";
 import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import {
+  type CommandAws,
   type CommandContext,
   createContext,
   type GlobalOptions,
@@ -31,6 +32,8 @@ export interface CliIo {
   readonly stderr?: Writable & { isTTY?: boolean };
   /** Aborted on Ctrl-C; the process entry point wires SIGINT/SIGTERM to it. */
   readonly signal?: AbortSignal;
+  /** The AWS to talk to, instead of SDK clients from the environment (tests use an in-memory AWS). */
+  readonly aws?: CommandAws;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage or bad input files). */
@@ -55,11 +58,17 @@ export async function main(
       new Option(
         "--region <region>",
         "AWS region to work on (repeat or comma-separate for several; default: the pipeline's regions)",
-      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+      ).argParser((value: string, previous: RegionFlag[] | undefined) => [
+        ...(previous ?? []),
+        { flag: "--region", value },
+      ]),
     )
     .addOption(
       new Option("--regions <list>", "same as --region, comma-separated").argParser(
-        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+        (value: string, previous: RegionFlag[] | undefined) => [
+          ...(previous ?? []),
+          { flag: "--regions", value },
+        ],
       ),
     )
     .option("--json", "machine-readable JSON on stdout")
@@ -75,22 +84,21 @@ export async function main(
 
   let output: Output | undefined;
   let context: CommandContext | undefined;
-  let clients: AwsClients | undefined;
+  const signal = io.signal ?? new AbortController().signal;
+  // Every AWS call in flight listens on it (a run has dozens at once): not a leak, no warning.
+  setMaxListeners(0, signal);
+  const aws = io.aws ? { ...io.aws, destroy: () => {} } : cliAws(env, signal);
   const getContext = (): CommandContext => {
     if (!context) {
-      const options = program.opts<GlobalOptions>();
+      const options = program.opts<GlobalOptions & { region?: RegionFlag[]; regions?: RegionFlag[] }>();
       output = createOutput({ json: Boolean(options.json), verbose: Boolean(options.verbose), env, ...io });
       context = createContext({
         output,
         projectRoot: projectRootFrom(options, env),
         env,
         regions: parseRegions([...(options.region ?? []), ...(options.regions ?? [])]),
-        clients: () => {
-          clients = cliClients(env);
-          return clients;
-        },
-        ports: cliPorts,
-        signal: io.signal ?? new AbortController().signal,
+        aws,
+        signal,
       });
     }
     return context;
@@ -116,18 +124,23 @@ export async function main(
   }
   try {
     await program.parseAsync(argv, { from: "user" });
-    return 0;
+    return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
-      return error.exitCode === 0 ? 0 : 2;
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     const out = output ?? createOutput({ json: false, verbose: false, env, ...io });
     reportError(out, error);
     return exitCodeFor(error);
   } finally {
-    clients?.destroy();
+    aws.destroy();
   }
+}
+
+interface RegionFlag {
+  readonly flag: string;
+  readonly value: string;
 }
 
 function packageVersion(): string {
@@ -156,15 +169,18 @@ function reportError(output: Output, error: unknown): void {
   }
 }
 
-/** Process entry: Ctrl-C aborts the running command (which cleans up) instead of killing it mid-call. */
+/**
+ * Process entry: Ctrl-C aborts the running command: in-flight AWS calls end at once, no new one
+ * starts, and the command reports what it did before exiting 130. A second Ctrl-C exits at once.
+ */
 export async function runAsProcess(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write(`\nops-rig: ${signal}: stopping after the current step (again to force)\n`);
-    controller.abort();
+    if (interrupts > 1) process.exit(EXIT.interrupted);
+    process.stderr.write(`\nops-rig: ${signal}: stopping now (again to force)\n`);
+    controller.abort(new Error(signal));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);

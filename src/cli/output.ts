@@ -37,7 +37,7 @@ export function createOutput(options: {
 export { type Column, formatTable } from "../text/table.js";
 
 export function paint(
-  output: Output,
+  output: Pick<Output, "color">,
   style: "red" | "green" | "yellow" | "dim" | "bold",
   text: string,
 ): string {

@@ -1,6 +1,7 @@
 import { applyEnvOverrides } from "../config/overrides.js";
 import { UsageError } from "../errors.js";
-import type { PipelineProject } from "../pipeline/run.js";
+import { ignoreServiceEvents, type ServiceEvents } from "../events.js";
+import type { PipelineDeps, PipelineProject } from "../pipeline/run.js";
 import type { CommandContext } from "./context.js";
 
 /**
@@ -12,6 +13,22 @@ export async function pipelineProject(ctx: CommandContext): Promise<PipelineProj
   let pipeline = applyEnvOverrides(rendered.config.pipeline, ctx.env);
   if (ctx.regions) pipeline = { ...pipeline, targetRegions: [...ctx.regions] };
   return { pipeline, toolsets: rendered.config.toolsets, components: rendered.components };
+}
+
+/** What a service needs from the CLI: ports bound to Ctrl-C, the clock, and where its events go. */
+export function serviceDeps(
+  ctx: CommandContext,
+  project: PipelineProject,
+  events: ServiceEvents = ignoreServiceEvents,
+): PipelineDeps {
+  const clock = realClock(ctx.env);
+  return {
+    ports: ctx.aws.ports(project.pipeline.homeRegion),
+    now: clock.now,
+    sleep: (ms) => clock.sleep(ms, ctx.signal),
+    events,
+    signal: ctx.signal,
+  };
 }
 
 /**
@@ -27,13 +44,17 @@ export function realClock(env: NodeJS.ProcessEnv = {}) {
   }
   return {
     now: () => new Date(Date.now() + offsetMs),
+    /** Resolves after `ms`, or at once when `signal` aborts. */
     sleep: (ms: number, signal?: AbortSignal) =>
       new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        signal?.addEventListener("abort", () => {
+        if (signal?.aborted) return resolve();
+        const done = () => {
           clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
           resolve();
-        });
+        };
+        const timer = setTimeout(done, ms);
+        signal?.addEventListener("abort", done, { once: true });
       }),
   };
 }

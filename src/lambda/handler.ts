@@ -1,89 +1,125 @@
+import { setMaxListeners } from "node:events";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { createAwsClients, createPipelinePorts } from "../aws/index.js";
 import { loadProject } from "../config/load.js";
 import { applyEnvOverrides } from "../config/overrides.js";
-import { errorMessage } from "../errors.js";
-import type { OpsRigEvent } from "../events.js";
+import { ActionsFailedError, asOpsRigError, errorMessage } from "../errors.js";
+import { linesOf } from "../pipeline/observe.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
-import { type PipelineProject, reconcile } from "../pipeline/run.js";
-import { renderProject } from "../render/index.js";
-import { parseEvent } from "./events.js";
+import type { PipelineProject } from "../pipeline/run.js";
+import { recipeResourceName, renderProject } from "../render/index.js";
+import { bake, type PipelineResponse } from "../services/bake.js";
+import { type EventScope, parseEvent } from "./events.js";
+import { eventLog, type LogLevel } from "./log.js";
 
 export interface LambdaContextLike {
   getRemainingTimeInMillis?: () => number;
   awsRequestId?: string;
 }
 
-export interface RunSummary {
-  readonly ok: boolean;
-  readonly trigger: string;
-  readonly passes: number;
-  readonly changed: number;
-  readonly failed: number;
-  readonly waiting: number;
-  readonly notification?: string;
-}
-
 export interface HandlerDeps {
-  readonly env: Readonly<Record<string, string | undefined>>;
   readonly project: () => Promise<PipelineProject>;
-  readonly ports: (homeRegion: string) => PipelinePorts;
+  /** Ports for one invocation; `signal` aborts their in-flight calls near the invocation's deadline. */
+  readonly ports: (homeRegion: string, signal: AbortSignal) => PipelinePorts;
   readonly now: () => Date;
   readonly sleep: (ms: number) => Promise<void>;
-  readonly log: (level: "info" | "warn" | "error", message: string, data?: Record<string, unknown>) => void;
+  readonly log: (level: LogLevel, message: string, data?: Record<string, unknown>) => void;
 }
 
-/** Leave this much of the invocation for the report and the notification. */
+/** Stop starting passes this long before the invocation ends: the report and notification need it. */
 const SAFETY_MARGIN_MS = 90_000;
+/** Abort calls still in flight this long before the end, so the invocation reports instead of being killed. */
+const ABORT_MARGIN_MS = 20_000;
+
+/** Which topic and which images may trigger work: the deployment's own. */
+export function eventScope(project: PipelineProject): EventScope {
+  const images = new Map<string, string>();
+  for (const line of linesOf(project.toolsets)) images.set(recipeResourceName(line), line.toolset);
+  return {
+    buildTopic: project.pipeline.build.notificationTopic,
+    homeRegion: project.pipeline.homeRegion,
+    images,
+  };
+}
 
 /**
- * The Lambda entry point: a composition root, nothing else. Every trigger leads to the same
- * observe → plan → apply; the invocation never waits for a build (the next tick or the build's
- * notification continues), and it throws after notifying when anything failed, so Lambda's error
- * metrics and alarms see it.
+ * The Lambda entry point: a composition root that parses the event and renders logs. Every trigger
+ * leads to the same reconcile; the invocation never waits for a build. It fails (and so is retried
+ * and counted in Lambda's error metrics) only for failures a retry could fix; everything else is
+ * logged at error level and answered with a result that says what happened.
  */
 export function createHandler(deps: HandlerDeps) {
-  return async (event: unknown, context: LambdaContextLike = {}): Promise<RunSummary> => {
-    const request = parseEvent(event);
-    if (!request) {
-      deps.log("info", "nothing to do for this event", { event: summarizeEvent(event) });
-      return { ok: true, trigger: "image-builder", passes: 0, changed: 0, failed: 0, waiting: 0 };
+  return async (event: unknown, context: LambdaContextLike = {}): Promise<PipelineResponse> => {
+    let project: PipelineProject;
+    try {
+      project = await deps.project();
+    } catch (thrown) {
+      const error = asOpsRigError(thrown);
+      deps.log("error", "cannot load the project", { code: error.code, error: error.message });
+      if (error.retryable) throw error;
+      return { outcome: "failed", code: error.code, message: error.message };
     }
-    const project = await deps.project();
+    const parsed = parseEvent(event, eventScope(project));
+    if (parsed.kind === "ignored") {
+      deps.log("info", "event ignored", { reason: parsed.reason });
+      return { outcome: "ignored", reason: parsed.reason };
+    }
+    if (parsed.kind === "refused") {
+      deps.log("warn", "event refused", { code: parsed.error.code, error: parsed.error.message });
+      return { outcome: "refused", code: parsed.error.code, message: parsed.error.message };
+    }
+    const { request } = parsed;
     const remaining = context.getRemainingTimeInMillis?.() ?? 15 * 60_000;
     deps.log("info", "run starting", { request, requestId: context.awsRequestId });
-    const { report } = await reconcile(
-      project,
-      {
-        ports: deps.ports(project.pipeline.homeRegion),
-        now: deps.now,
-        sleep: deps.sleep,
-        events: (e: OpsRigEvent) =>
-          deps.log(e.type === "failed" ? "warn" : "info", `${e.type} ${e.subject}`, {
-            ...(e.message ? { detail: e.message } : {}),
-            ...(e.data ?? {}),
-          }),
-      },
-      {
-        trigger: request.trigger,
-        ...(request.toolsets ? { toolsets: request.toolsets } : {}),
-        ...(request.force ? { force: true } : {}),
-        deadline: new Date(deps.now().getTime() + Math.max(0, remaining - SAFETY_MARGIN_MS)),
-      },
-    );
-    for (const action of report.actions)
-      deps.log(action.status === "failed" ? "error" : "info", "action", { ...action });
-    const summary: RunSummary = {
-      ok: report.ok,
+    const signal = AbortSignal.timeout(Math.max(1_000, remaining - ABORT_MARGIN_MS));
+    // Every AWS call in flight listens on it: not a leak, no warning.
+    setMaxListeners(0, signal);
+    let result: Awaited<ReturnType<typeof bake>>;
+    try {
+      result = await bake(
+        project,
+        {
+          ports: deps.ports(project.pipeline.homeRegion, signal),
+          now: deps.now,
+          sleep: deps.sleep,
+          events: (e) => {
+            const line = eventLog(e);
+            if (line) deps.log(line.level, line.message, line.data);
+          },
+          signal,
+        },
+        {
+          trigger: request.trigger,
+          ...(request.toolsets ? { toolsets: request.toolsets } : {}),
+          ...(request.force ? { force: true } : {}),
+          deadline: new Date(deps.now().getTime() + Math.max(0, remaining - SAFETY_MARGIN_MS)),
+        },
+      );
+    } catch (thrown) {
+      // The run could not even observe (STS, DescribeRegions): retry only what a retry can fix.
+      const error = asOpsRigError(thrown);
+      deps.log("error", "run failed before acting", {
+        code: error.code,
+        error: error.message,
+        retryable: error.retryable,
+      });
+      if (error.retryable) throw error;
+      return { outcome: "failed", code: error.code, message: error.message };
+    }
+    const { report, status } = result;
+    for (const action of report.actions.filter((a) => a.failure)) deps.log("error", "failure", { ...action });
+    const response: PipelineResponse = {
+      outcome: "run",
+      status,
       trigger: report.trigger,
       passes: report.passes,
       changed: report.counts.changed,
       failed: report.counts.failed,
       waiting: report.counts.waiting,
-      ...(report.notification?.messageId ? { notification: report.notification.messageId } : {}),
+      notification: report.notification.status,
     };
-    deps.log(report.ok ? "info" : "error", "run finished", {
-      ...summary,
+    deps.log(status === "ok" ? "info" : "error", "run finished", {
+      ...response,
       lines: report.lines.map((l) => ({
         line: `${l.line.toolset}/${l.line.base}/${l.line.arch}`,
         region: l.region,
@@ -91,20 +127,21 @@ export function createHandler(deps: HandlerDeps) {
         imageId: l.imageId,
       })),
     });
-    if (!report.ok) {
+    const notificationRetryable = report.notification.status === "failed" && report.notification.retryable;
+    if (report.retryable || notificationRetryable) {
       const failures = report.actions
-        .filter((a) => a.status === "failed" || a.error)
+        .filter((a) => a.failure && a.retryable)
         .map((a) => `${a.kind} ${a.line}${a.region ? ` ${a.region}` : ""}: ${a.error ?? a.reason}`);
-      throw new Error(
-        `ops-rig run failed (${report.counts.failed}): ${failures.slice(0, 5).join("; ")}${failures.length > 5 ? "; ..." : ""}`,
+      if (notificationRetryable && report.notification.status === "failed")
+        failures.push(`notification: ${report.notification.error}`);
+      throw new ActionsFailedError(
+        "RUN_FAILED",
+        `ops-rig run failed (${failures.length} retryable): ${failures.slice(0, 5).join("; ")}${failures.length > 5 ? "; ..." : ""}`,
+        { retryable: true },
       );
     }
-    return summary;
+    return response;
   };
-}
-
-function summarizeEvent(event: unknown): unknown {
-  return JSON.stringify(event).slice(0, 500);
 }
 
 // The composition for the deployed function: clients and configuration live as long as the container.
@@ -113,7 +150,6 @@ const clients = createAwsClients({ retryMode: "adaptive", maxAttempts: 8 });
 let project: Promise<PipelineProject> | undefined;
 
 export const handler = createHandler({
-  env: process.env,
   project: () => {
     project ??= (async () => {
       const root = process.env.OPS_RIG_CONFIG ?? process.env.LAMBDA_TASK_ROOT ?? process.cwd();
@@ -129,7 +165,7 @@ export const handler = createHandler({
     });
     return project;
   },
-  ports: (home) => createPipelinePorts(clients, home),
+  ports: (home, signal) => createPipelinePorts(clients, home, { signal }),
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   log: (level, message, data) => {

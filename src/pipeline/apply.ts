@@ -1,23 +1,22 @@
 import type { PipelineSettings, Toolset } from "../config/types.js";
-import { errorMessage } from "../errors.js";
-import type { EventSink } from "../events.js";
+import { asOpsRigError, InvariantError, type OpsRigError } from "../errors.js";
+import type { ServiceEvents } from "../events.js";
 import { buildClientToken, copyClientToken, shortFingerprint } from "../plan/fingerprint.js";
-import { describeAction, lineTags, TAG } from "../plan/index.js";
+import { lineTags, TAG } from "../plan/index.js";
 import type { Action } from "../plan/types.js";
 import type { RenderedComponent } from "../render/index.js";
 import type { ImageBuilderResources } from "./imagebuilder-resources.js";
 import type { PipelinePorts } from "./ports.js";
+import { pipelineDescription, publishImage } from "./publish.js";
 
-export type OutcomeStatus = "done" | "failed" | "waiting" | "skipped";
+/** What happened to one action. A failure keeps its error object; it becomes text only in reports. */
+export type ActionOutcome =
+  | { readonly action: Action; readonly status: "done"; readonly result: string; readonly ms: number }
+  | { readonly action: Action; readonly status: "failed"; readonly error: OpsRigError; readonly ms: number }
+  | { readonly action: Action; readonly status: "waiting"; readonly ms: number }
+  | { readonly action: Action; readonly status: "skipped"; readonly note?: string; readonly ms: number };
 
-export interface ActionOutcome {
-  readonly action: Action;
-  readonly status: OutcomeStatus;
-  /** What the action made or found (AMI id, build ARN, parameter version). */
-  readonly result?: string;
-  readonly error?: string;
-  readonly ms: number;
-}
+export type OutcomeStatus = ActionOutcome["status"];
 
 export interface ApplyContext {
   readonly ports: PipelinePorts;
@@ -27,17 +26,15 @@ export interface ApplyContext {
   readonly resources: ImageBuilderResources;
   readonly now: () => Date;
   readonly sleep: (ms: number) => Promise<void>;
-  readonly events: EventSink;
+  readonly events: ServiceEvents;
   readonly signal?: AbortSignal;
-  /** Actions running at once overall; copies are further bounded per destination region. */
-  readonly concurrency?: number;
 }
 
-/** SSM keeps 100 versions; labels on the one that would drop make PutParameter fail. */
-const SSM_HISTORY_LIMIT = 100;
-/** Reads after PutParameter until SSM's asynchronous aws:ec2:image validation shows its result. */
-const READ_BACK_ATTEMPTS = 4;
-const READ_BACK_DELAY_MS = 1500;
+/** Actions running at once overall; copies are further bounded per destination region. */
+const CONCURRENCY = 4;
+
+/** Actions that call AWS; the others only say where a line stands. */
+type PerformedAction = Exclude<Action, { kind: "wait" | "skip" | "notify" }>;
 
 /**
  * Applies the plan with bounded concurrency. A failed action is recorded and the others go on: one
@@ -67,7 +64,7 @@ export async function apply(ctx: ApplyContext, actions: readonly Action[]): Prom
           : await runOne(ctx, action);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, ctx.concurrency ?? 4) }, worker));
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   return outcomes;
 }
 
@@ -89,30 +86,30 @@ class Semaphore {
 }
 
 async function runOne(ctx: ApplyContext, action: Action): Promise<ActionOutcome> {
-  const started = Date.now();
-  const subject = describeAction(action);
   if (action.kind === "wait") return { action, status: "waiting", ms: 0 };
   if (action.kind === "skip" || action.kind === "notify") return { action, status: "skipped", ms: 0 };
   if (ctx.signal?.aborted)
-    return { action, status: "skipped", error: "run aborted before this action", ms: 0 };
-  ctx.events({ type: "start", subject, message: action.reason });
+    return { action, status: "skipped", note: "interrupted before this action", ms: 0 };
+  const started = Date.now();
+  ctx.events({ type: "action-started", action });
   try {
     const result = await perform(ctx, action);
-    ctx.events({ type: "done", subject, message: result });
+    ctx.events({ type: "action-done", action, result });
     return { action, status: "done", result, ms: Date.now() - started };
-  } catch (error) {
-    const message = errorMessage(error);
-    ctx.events({ type: "failed", subject, message });
-    return { action, status: "failed", error: message, ms: Date.now() - started };
+  } catch (thrown) {
+    const error = asOpsRigError(thrown);
+    ctx.events({ type: "action-failed", action, error });
+    return { action, status: "failed", error, ms: Date.now() - started };
   }
 }
 
-async function perform(ctx: ApplyContext, action: Action): Promise<string> {
+async function perform(ctx: ApplyContext, action: PerformedAction): Promise<string> {
   const { ports } = ctx;
   switch (action.kind) {
     case "build": {
       const toolset = ctx.toolsets.find((t) => t.name === action.line.toolset);
-      if (!toolset) throw new Error(`toolset ${action.line.toolset} is not configured`);
+      if (!toolset)
+        throw new InvariantError(`planned a build of toolset ${action.line.toolset}, which is not selected`);
       const [recipeArn, infrastructureArn, distributionArn] = await Promise.all([
         ctx.resources.recipe(action.recipe, ctx.components),
         ctx.resources.infrastructure(toolset, action.line.arch),
@@ -149,8 +146,19 @@ async function perform(ctx: ApplyContext, action: Action): Promise<string> {
     case "tag":
       await ports.ec2.createTags(action.region, action.imageId, action.tags);
       return `tagged ${action.imageId}`;
-    case "publish":
-      return publish(ctx, action);
+    case "publish": {
+      const published = await publishImage(ctx.ports, ctx.sleep, {
+        region: action.region,
+        imageId: action.imageId,
+        parameters: action.parameters,
+        tags: action.tags,
+        label: action.label,
+        description: pipelineDescription(action.line),
+      });
+      return `${action.imageId} → ${published
+        .map((p) => `${p.name} v${p.version}${p.version !== p.reported ? ` (reported v${p.reported})` : ""}`)
+        .join(", ")}`;
+    }
     case "deprecate": {
       // DeprecateAt may not be in the past and has minute precision: the next whole minute.
       const at = new Date(Math.ceil((ctx.now().getTime() + 1000) / 60_000) * 60_000);
@@ -160,54 +168,10 @@ async function perform(ctx: ApplyContext, action: Action): Promise<string> {
     case "deregister":
       await ports.ec2.deregisterImage(action.region, action.imageId);
       return `${action.imageId} deregistered with its snapshots`;
-    default:
-      return "nothing to do";
+    default: {
+      // A new action kind must be handled here: this line stops compiling until it is.
+      const unhandled: never = action;
+      throw new InvariantError(`no way to apply action ${JSON.stringify(unhandled)}`);
+    }
   }
-}
-
-async function publish(ctx: ApplyContext, action: Extract<Action, { kind: "publish" }>): Promise<string> {
-  const { ssm, ec2 } = ctx.ports;
-  // The published tag first: if the run dies after it, the AMI is merely kept longer.
-  if (Object.keys(action.tags).length > 0) await ec2.createTags(action.region, action.imageId, action.tags);
-  const results: string[] = [];
-  for (const parameter of action.parameters) {
-    if (parameter.version !== undefined && parameter.version >= SSM_HISTORY_LIMIT - 1) {
-      await releaseOldestLabels(ctx, action.region, parameter.name, parameter.version);
-    }
-    const reported = await ssm.putImageParameter(
-      action.region,
-      parameter.name,
-      action.imageId,
-      `ops-rig ${action.line.toolset} ${action.line.base} ${action.line.arch} (published by ops-rig)`,
-    );
-    // aws:ec2:image is validated asynchronously: a 200 is not proof. Read it back.
-    let stored = await ssm.getParameter(action.region, parameter.name);
-    for (let attempt = 1; attempt < READ_BACK_ATTEMPTS && stored?.value !== action.imageId; attempt++) {
-      await ctx.sleep(READ_BACK_DELAY_MS);
-      stored = await ssm.getParameter(action.region, parameter.name);
-    }
-    if (stored?.value !== action.imageId) {
-      throw new Error(
-        `SSM did not store ${action.imageId} in ${parameter.name} (it holds ${stored?.value ?? "nothing"}): the aws:ec2:image validation rejected it`,
-      );
-    }
-    await ssm.labelParameterVersion(action.region, parameter.name, stored.version, [action.label]);
-    results.push(
-      `${parameter.name} v${stored.version}${stored.version !== reported ? ` (reported v${reported})` : ""}`,
-    );
-  }
-  return `${action.imageId} → ${results.join(", ")}`;
-}
-
-/** Frees the version SSM is about to drop from its labels, or the next PutParameter fails. */
-async function releaseOldestLabels(
-  ctx: ApplyContext,
-  region: string,
-  name: string,
-  version: number,
-): Promise<void> {
-  const history = await ctx.ports.ssm.getParameterHistory(region, name);
-  const dropping = history.filter((h) => h.version <= version + 1 - SSM_HISTORY_LIMIT && h.labels.length > 0);
-  for (const entry of dropping)
-    await ctx.ports.ssm.unlabelParameterVersion(region, name, entry.version, entry.labels);
 }

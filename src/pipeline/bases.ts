@@ -1,6 +1,6 @@
 import { type Arch, BASE_INFO, type Base, EC2_ARCHITECTURE } from "../config/bases.js";
 import { partitionOf } from "../config/overrides.js";
-import { errorMessage } from "../errors.js";
+import { asOpsRigError, errorMessage } from "../errors.js";
 import type { BaseImage, BaseLookup } from "../plan/types.js";
 import type { Ec2Port, ImageInfo, SsmPort } from "./ports.js";
 
@@ -101,6 +101,7 @@ export async function discoverBases(
       result.set(baseKey(w), {
         ok: false,
         error: `cannot search ${w.base} ${w.arch} images in ${region}: ${errorMessage(error)}`,
+        retryable: asOpsRigError(error).retryable,
       });
     }
   }

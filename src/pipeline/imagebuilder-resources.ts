@@ -1,5 +1,5 @@
 import { type PipelineSettings, type Toolset, topicArn } from "../config/index.js";
-import { AwsCallError } from "../errors.js";
+import { AwsCallError, InvariantError, OpsRigError } from "../errors.js";
 import {
   amiNameTemplate,
   baseDescription,
@@ -70,7 +70,7 @@ export class ImageBuilderResources {
         // Someone (a crashed run, a parallel one) created this version meanwhile: look again.
       }
     }
-    throw new Error(`could not settle a version for component ${component.resourceName}`);
+    throw versionConflict("component", component.resourceName);
   }
 
   private async ensureRecipe(
@@ -80,7 +80,7 @@ export class ImageBuilderResources {
     const componentArns = await Promise.all(
       recipe.components.map(async (c) => {
         const rendered = components.get(c.name);
-        if (!rendered) throw new Error(`component ${c.name} was not rendered`);
+        if (!rendered) throw new InvariantError(`component ${c.name} was not rendered`);
         return { arn: await this.component(rendered), parameters: c.parameters };
       }),
     );
@@ -105,7 +105,7 @@ export class ImageBuilderResources {
         if (!isAlreadyExists(error)) throw error;
       }
     }
-    throw new Error(`could not settle a version for recipe ${recipe.name}`);
+    throw versionConflict("recipe", recipe.name);
   }
 
   private async ensureInfrastructure(toolset: Toolset, arch: string): Promise<string> {
@@ -211,6 +211,16 @@ export function nextPatch(versions: readonly string[]): string {
   parsed.sort((a, b) => b[0] - a[0] || b[1] - a[1] || b[2] - a[2]);
   const [major, minor, patch] = parsed[0] as [number, number, number];
   return `${major}.${minor}.${patch + 1}`;
+}
+
+/** Another writer kept creating the version this run wanted: the next run settles it. */
+function versionConflict(kind: string, name: string): OpsRigError {
+  return new OpsRigError(
+    "VERSION_CONFLICT",
+    "system",
+    `could not settle a version for ${kind} ${name}: another run kept creating the same version`,
+    { retryable: true },
+  );
 }
 
 /** Deterministic Image Builder client token (≤ 36 characters). */

@@ -1,9 +1,9 @@
 import type { Arch, Base } from "../config/bases.js";
 import type { PipelineSettings, Toolset } from "../config/types.js";
-import { errorMessage } from "../errors.js";
-import type { EventSink } from "../events.js";
+import { asOpsRigError, errorMessage } from "../errors.js";
+import type { ServiceEvents } from "../events.js";
 import { contentFingerprint } from "../plan/fingerprint.js";
-import { AMI_NAME_FILTER, lineId, TAG } from "../plan/names.js";
+import { AMI_NAME_FILTER, TAG } from "../plan/names.js";
 import { amisOfLine, desiredFingerprint, regionsOf } from "../plan/plan.js";
 import type { BaseLookup, BuildRecord, Observed, ObservedLine, ObservedRegion } from "../plan/types.js";
 import { type LineKey, type RenderedComponent, renderRecipe } from "../render/index.js";
@@ -16,7 +16,7 @@ export interface ObserveInput {
   readonly toolsets: readonly Toolset[];
   readonly components: ReadonlyMap<string, RenderedComponent>;
   readonly now: Date;
-  readonly events: EventSink;
+  readonly events: ServiceEvents;
 }
 
 export function linesOf(toolsets: readonly Toolset[]): LineKey[] {
@@ -36,7 +36,7 @@ export function linesOf(toolsets: readonly Toolset[]): LineKey[] {
 export async function observe(input: ObserveInput): Promise<Observed> {
   const { ports, pipeline, now, events } = input;
   const home = pipeline.homeRegion;
-  events({ type: "start", subject: "observe", message: `reading ${regionsOf(pipeline).length} regions` });
+  events({ type: "observe-started", regions: regionsOf(pipeline) });
 
   const accountId = await ports.sts.accountId(home);
   const optIn = new Map((await ports.ec2.describeRegions(home)).map((r) => [r.name, r.optInStatus]));
@@ -64,9 +64,10 @@ export async function observe(input: ObserveInput): Promise<Observed> {
           ports.ssm.getParametersByPath(region, pipeline.parameterPrefix),
         ]);
         return { region, amis, parameters: new Map(parameters.map((p) => [p.name, p])) };
-      } catch (error) {
-        events({ type: "failed", subject: `observe ${region}`, message: errorMessage(error) });
-        return { region, error: errorMessage(error), amis: [], parameters: new Map() };
+      } catch (thrown) {
+        const error = asOpsRigError(thrown);
+        events({ type: "region-unobservable", region, error });
+        return { region, error: error.message, retryable: error.retryable, amis: [], parameters: new Map() };
       }
     }),
   );
@@ -107,18 +108,23 @@ export async function observe(input: ObserveInput): Promise<Observed> {
       if (desired?.homeAmi) return withoutBuilds;
       try {
         return { ...withoutBuilds, builds: await buildsOfContent(ports, recipe.name, recipe.hash, content) };
-      } catch (error) {
-        events({ type: "failed", subject: `observe ${lineId(line)}`, message: errorMessage(error) });
+      } catch (thrown) {
+        const error = asOpsRigError(thrown);
+        events({ type: "line-unobservable", line, error });
         return {
           line,
-          base: { ok: false, error: `cannot list Image Builder builds: ${errorMessage(error)}` },
+          base: {
+            ok: false,
+            error: `cannot list Image Builder builds: ${errorMessage(error)}`,
+            retryable: error.retryable,
+          },
           builds: [],
         };
       }
     }),
   );
 
-  events({ type: "done", subject: "observe", message: `${observedLines.length} lines` });
+  events({ type: "observed", lines: observedLines.length, regions: regions.length });
   return { accountId, homeRegion: home, regions, lines: observedLines };
 }
 

@@ -3,7 +3,8 @@ import type { BlockDeviceMapping } from "../render/recipe.js";
 
 /**
  * What the pipeline needs from AWS, in its own terms. The adapters in src/aws implement these with
- * the SDK; every method names its region so a failure can say where it happened.
+ * the SDK (and test/fakes/fake-aws.ts in memory); every method names its region so a failure can say
+ * where it happened. Failures are AwsCallError (InterruptedError once the run's signal aborted).
  */
 
 export interface ImageInfo {
@@ -65,6 +66,8 @@ export interface ParameterHistoryEntry {
   readonly version: number;
   readonly value: string;
   readonly labels: readonly string[];
+  /** The description written with this version (a rollback records what it rolled back from). */
+  readonly description?: string;
 }
 
 export interface SsmPort {
@@ -195,7 +198,6 @@ export interface ImageBuilderPort {
   }): Promise<string>;
   /** Build versions of an image version (`.../image/<recipe>/<x.y.z>`), with their tags. */
   listImageBuilds(imageVersionArn: string): Promise<readonly BuildRecord[]>;
-  getImage(arn: string): Promise<BuildRecord | undefined>;
   tagResource(arn: string, tags: Readonly<Record<string, string>>): Promise<void>;
 }
 

@@ -1,23 +1,28 @@
 import { topicArn } from "../config/overrides.js";
 import type { PipelineSettings, Toolset } from "../config/types.js";
-import { errorMessage, UsageError } from "../errors.js";
-import type { EventSink } from "../events.js";
-import { lineId, TAG } from "../plan/names.js";
+import { asOpsRigError, UsageError } from "../errors.js";
+import type { ServiceEvents } from "../events.js";
+import { TAG } from "../plan/names.js";
 import { plan as makePlan } from "../plan/plan.js";
-import type { Action, Observed, Plan } from "../plan/types.js";
+import { type Action, isMutating, type Observed, type Plan } from "../plan/types.js";
 import type { RenderedComponent } from "../render/index.js";
 import { type ActionOutcome, apply } from "./apply.js";
 import { ImageBuilderResources } from "./imagebuilder-resources.js";
 import { observe } from "./observe.js";
 import type { PipelinePorts } from "./ports.js";
-import { buildReport, type RunReport, reportSubject, reportText } from "./report.js";
+import { actionKey, buildReport, type RunReport, reportSubject, reportText, type Trigger } from "./report.js";
 
-/** What the pipeline needs from its composition root. Time and waiting are injected. */
+export type { Trigger } from "./report.js";
+
+/** What the pipeline and the services need from their composition root. Time and waiting are injected. */
 export interface PipelineDeps {
   readonly ports: PipelinePorts;
   readonly now: () => Date;
+  /** Waits (for builds in flight, for SSM's validation); returns early once `signal` aborts. */
   readonly sleep: (ms: number) => Promise<void>;
-  readonly events: EventSink;
+  readonly events: ServiceEvents;
+  /** Ctrl-C or the Lambda's deadline: no new action starts, in-flight calls end (the ports share it). */
+  readonly signal?: AbortSignal;
 }
 
 export interface PipelineProject {
@@ -26,14 +31,14 @@ export interface PipelineProject {
   readonly components: ReadonlyMap<string, RenderedComponent>;
 }
 
-export interface ReconcileOptions {
-  /** What started the run (`nightly`, `tick`, `manual`, `image-builder`, `cli`): shown in reports. */
-  readonly trigger: string;
+export interface PlanOptions {
   readonly toolsets?: readonly string[];
   /** Ignore the back-off after a failed build. */
   readonly force?: boolean;
-  /** Observe and plan only: change nothing. */
-  readonly dryRun?: boolean;
+}
+
+export interface ReconcileOptions extends PlanOptions {
+  readonly trigger: Trigger;
   /** Keep reconciling while builds or copies are in flight, polling every `pollMs` (CLI `bake --wait`). */
   readonly wait?: boolean;
   readonly pollMs?: number;
@@ -41,21 +46,8 @@ export interface ReconcileOptions {
   readonly maxPasses?: number;
   /** Stop starting new passes after this time (the Lambda stops well before its 15 minutes). */
   readonly deadline?: Date;
+  /** Send the run's SNS notification (default true). */
   readonly notify?: boolean;
-  readonly signal?: AbortSignal;
-  readonly concurrency?: number;
-  /** Called after each pass (live progress). */
-  readonly onPass?: (pass: PassResult, index: number) => void;
-}
-
-/** Actions that failed earlier in this run are not tried again until the next run (no retry storms). */
-function actionKey(action: Action): string {
-  return [
-    action.kind,
-    lineId(action.line),
-    "region" in action ? action.region : "",
-    "imageId" in action ? action.imageId : "",
-  ].join("|");
 }
 
 export interface PassResult {
@@ -88,13 +80,12 @@ export function selectToolsetsByName(
   });
 }
 
-/** One observe → plan → apply pass. */
-export async function reconcilePass(
+/** Observe the world and decide: what `ops-rig plan` shows and every pass starts with. Changes nothing. */
+export async function observeAndPlan(
   project: PipelineProject,
   deps: PipelineDeps,
-  options: ReconcileOptions,
-  failedEarlier: ReadonlySet<string> = new Set(),
-): Promise<PassResult> {
+  options: PlanOptions = {},
+): Promise<{ readonly observed: Observed; readonly plan: Plan; readonly toolsets: readonly Toolset[] }> {
   const toolsets = selectToolsetsByName(project.toolsets, options.toolsets);
   const now = deps.now();
   const observed = await observe({
@@ -113,19 +104,22 @@ export async function reconcilePass(
     options: { force: options.force ?? false },
   });
   deps.events({
-    type: "check",
-    subject: "plan",
-    message: `${plan.actions.length} actions`,
-    data: { actions: plan.actions.length },
+    type: "planned",
+    actions: plan.actions.length,
+    mutating: plan.actions.filter(isMutating).length,
   });
-  if (options.dryRun)
-    return {
-      observed,
-      plan,
-      outcomes: plan.actions.map((action) => ({ action, status: "skipped" as const, ms: 0 })),
-    };
+  return { observed, plan, toolsets };
+}
+
+/** One observe → plan → apply pass. Actions that failed earlier in the run wait for the next run. */
+export async function reconcilePass(
+  project: PipelineProject,
+  deps: PipelineDeps,
+  options: PlanOptions,
+  failedEarlier: ReadonlySet<string> = new Set(),
+): Promise<PassResult> {
+  const { observed, plan, toolsets } = await observeAndPlan(project, deps, options);
   const resources = new ImageBuilderResources(deps.ports.imageBuilder, project.pipeline, observed.accountId);
-  const retryLater = plan.actions.filter((a) => failedEarlier.has(actionKey(a)));
   const outcomes = await apply(
     {
       ports: deps.ports,
@@ -136,19 +130,16 @@ export async function reconcilePass(
       now: deps.now,
       sleep: deps.sleep,
       events: deps.events,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      ...(deps.signal ? { signal: deps.signal } : {}),
     },
     plan.actions.filter((a) => !failedEarlier.has(actionKey(a))),
   );
-  const postponed = retryLater.map(
-    (action): ActionOutcome => ({
-      action,
-      status: "skipped",
-      result: "failed earlier in this run; the next run retries",
-      ms: 0,
-    }),
-  );
+  // No retry storms: what failed in this run is retried by the next run.
+  const postponed = plan.actions
+    .filter((a) => failedEarlier.has(actionKey(a)))
+    .map(
+      (action): ActionOutcome => ({ action, status: "skipped", note: "failed earlier in this run", ms: 0 }),
+    );
   return { observed, plan, outcomes: [...outcomes, ...postponed] };
 }
 
@@ -167,55 +158,47 @@ export async function reconcile(
   const passes: PassResult[] = [];
   const failed = new Set<string>();
   const maxPasses = options.maxPasses ?? (options.wait ? 10_000 : 3);
+  const aborted = () => deps.signal?.aborted === true;
   for (;;) {
     const pass = await reconcilePass(project, deps, options, failed);
     passes.push(pass);
     for (const outcome of pass.outcomes)
       if (outcome.status === "failed") failed.add(actionKey(outcome.action));
-    options.onPass?.(pass, passes.length);
-    if (options.dryRun) break;
+    deps.events({
+      type: "pass-finished",
+      pass: passes.length,
+      actions: pass.plan.actions.length,
+      lines: pass.plan.lines,
+    });
     const progressed = pass.outcomes.some((o) => o.status === "done" && PROGRESS.includes(o.action.kind));
     const inFlight = pass.plan.actions.some((a) => a.kind === "wait");
-    if (passes.length >= maxPasses || options.signal?.aborted) break;
+    if (passes.length >= maxPasses || aborted()) break;
     if (options.deadline && deps.now() >= options.deadline) break;
     // A failure in one region must not hold the others back: keep going while anything moved.
-    if (progressed) {
-      deps.events({
-        type: "progress",
-        subject: "run",
-        message: `pass ${passes.length} made progress; observing again`,
-      });
-      continue;
-    }
+    if (progressed) continue;
     if (options.wait && inFlight) {
-      deps.events({
-        type: "progress",
-        subject: "run",
-        message: `waiting for work in flight (pass ${passes.length})`,
-      });
-      await deps.sleep(options.pollMs ?? 30_000);
+      const ms = options.pollMs ?? 30_000;
+      deps.events({ type: "waiting", pass: passes.length, ms });
+      await deps.sleep(ms);
+      if (aborted()) break;
       continue;
     }
     break;
   }
 
   const last = passes.at(-1) as PassResult;
-  let report = buildReport({
+  const report = buildReport({
     trigger: options.trigger,
     startedAt,
     finishedAt: deps.now(),
-    passes: passes.length,
-    outcomes: passes.flatMap((p) => p.outcomes),
+    passes: passes.map((p) => p.outcomes),
     finalPlan: last.plan,
+    interrupted: aborted(),
   });
-  if (
-    !options.dryRun &&
-    options.notify !== false &&
-    (report.counts.changed > 0 || report.counts.failed > 0)
-  ) {
-    report = await notify(project, deps, last.observed, report, passes);
-  }
-  return { passes, report };
+  if (options.notify === false || report.interrupted) return { passes, report };
+  if (report.counts.changed === 0 && report.counts.failed === 0)
+    return { passes, report: { ...report, notification: { status: "not-needed" } } };
+  return { passes, report: await notify(project, deps, last.observed, report, passes) };
 }
 
 async function notify(
@@ -227,8 +210,9 @@ async function notify(
 ): Promise<RunReport> {
   const home = project.pipeline.homeRegion;
   const arn = topicArn(project.pipeline.notifications.topic, home, observed.accountId);
+  let messageId: string;
   try {
-    const messageId = await deps.ports.sns.publish(home, arn, {
+    messageId = await deps.ports.sns.publish(home, arn, {
       subject: reportSubject(report),
       text: reportText(report),
       json: report,
@@ -238,25 +222,25 @@ async function notify(
         failed: String(report.counts.failed),
       },
     });
-    deps.events({ type: "done", subject: "notify", message: `${arn}: ${messageId}` });
-    const builds = new Set(
-      passes.flatMap((p) => p.plan.actions).flatMap((a) => (a.kind === "notify" ? [a.build] : [])),
-    );
-    for (const build of builds) {
-      try {
-        await deps.ports.imageBuilder.tagResource(build, { [TAG.notified]: report.finishedAt });
-      } catch (error) {
-        // Not fatal: the failure is reported again next run.
-        deps.events({
-          type: "failed",
-          subject: "notify",
-          message: `cannot mark ${build} notified: ${errorMessage(error)}`,
-        });
-      }
-    }
-    return { ...report, notification: { topicArn: arn, messageId } };
-  } catch (error) {
-    deps.events({ type: "failed", subject: "notify", message: errorMessage(error) });
-    return { ...report, ok: false, notification: { topicArn: arn, error: errorMessage(error) } };
+  } catch (thrown) {
+    const error = asOpsRigError(thrown);
+    deps.events({ type: "notification-failed", topicArn: arn, error });
+    return {
+      ...report,
+      notification: { status: "failed", topicArn: arn, error: error.message, retryable: error.retryable },
+    };
   }
+  deps.events({ type: "notification-sent", topicArn: arn, messageId });
+  const builds = new Set(
+    passes.flatMap((p) => p.plan.actions).flatMap((a) => (a.kind === "notify" ? [a.build] : [])),
+  );
+  for (const build of builds) {
+    try {
+      await deps.ports.imageBuilder.tagResource(build, { [TAG.notified]: report.finishedAt });
+    } catch (thrown) {
+      // Not fatal: the failure is reported again next run.
+      deps.events({ type: "build-not-marked", build, error: asOpsRigError(thrown) });
+    }
+  }
+  return { ...report, notification: { status: "sent", topicArn: arn, messageId } };
 }

@@ -17,6 +17,11 @@ export const TAG = {
   published: "ops-rig:published",
   /** Set by `ops-rig rollback` on an AMI that must not be published again. */
   withdrawn: "ops-rig:withdrawn",
+  /**
+   * Set by `ops-rig rollback` on the bad build's AMIs before it republishes anything, so the pipeline
+   * never publishes them again even if the rollback is interrupted before it withdraws them.
+   */
+  rollback: "ops-rig:rollback",
   /** Image Builder image tag: the failure was already notified. */
   notified: "ops-rig:notified",
   /** Image recipe tag: sha256 of the recipe shape, so unchanged recipes reuse their version. */

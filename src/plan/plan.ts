@@ -162,7 +162,14 @@ function planLine(ctx: LineContext): void {
 
   if (!ctx.home || ctx.home.error) {
     const reason = `home region ${homeRegion} could not be observed: ${ctx.home?.error ?? "missing"}`;
-    ctx.actions.push({ kind: "skip", line, region: homeRegion, reason, error: true });
+    ctx.actions.push({
+      kind: "skip",
+      line,
+      region: homeRegion,
+      reason,
+      error: true,
+      ...(ctx.home?.retryable ? { retryable: true } : {}),
+    });
     for (const region of targets) status(region, "skipped", reason);
     return;
   }
@@ -174,6 +181,7 @@ function planLine(ctx: LineContext): void {
       region: homeRegion,
       reason: `no base image: ${reason}`,
       error: true,
+      ...(!observedLine.base.ok && observedLine.base.retryable ? { retryable: true } : {}),
     });
     for (const region of targets) status(region, "skipped", `no base image: ${reason}`);
     return;
@@ -278,12 +286,19 @@ function planLine(ctx: LineContext): void {
     }
   }
 
-  const withdrawn = homeAmi.tags[TAG.withdrawn] !== undefined;
+  const withdrawn = isWithdrawn(homeAmi);
   for (const region of targets) {
     const observedRegion = regionOf(observed, region);
     if (!observedRegion || observedRegion.error) {
       const reason = `region ${region} could not be observed: ${observedRegion?.error ?? "missing"}`;
-      ctx.actions.push({ kind: "skip", line, region, reason, error: true });
+      ctx.actions.push({
+        kind: "skip",
+        line,
+        region,
+        reason,
+        error: true,
+        ...(observedRegion?.retryable ? { retryable: true } : {}),
+      });
       status(region, "skipped", reason, { fingerprint });
       continue;
     }
@@ -293,7 +308,7 @@ function planLine(ctx: LineContext): void {
       planFallbackPublishes(ctx, [region]);
       continue;
     }
-    if (withdrawn || regionalAmi.tags[TAG.withdrawn] !== undefined) {
+    if (withdrawn || isWithdrawn(regionalAmi)) {
       status(
         region,
         "withdrawn",
@@ -303,6 +318,8 @@ function planLine(ctx: LineContext): void {
           fingerprint,
         },
       );
+      // A rollback that failed half-way may leave a parameter on the withdrawn AMI: never keep it there.
+      planFallbackPublishes(ctx, [region], new Set([regionalAmi.imageId]));
       continue;
     }
     planPublish(ctx, observedRegion, regionalAmi, "new image");
@@ -311,6 +328,11 @@ function planLine(ctx: LineContext): void {
       fingerprint,
     });
   }
+}
+
+/** Withdrawn by a rollback, or being rolled back from: never published again. */
+export function isWithdrawn(ami: OurAmi): boolean {
+  return ami.tags[TAG.withdrawn] !== undefined || ami.tags[TAG.rollback] !== undefined;
 }
 
 /** The identity tags an AMI of a build carries (from the immutable build record). */
@@ -463,25 +485,34 @@ function planPublish(ctx: LineContext, region: ObservedRegion, ami: OurAmi, why:
 
 /**
  * While a line's new image is not ready in a region, its parameters must still point at an
- * available AMI: if one points at an AMI that is gone, fall back to the newest available one.
+ * available AMI that was not withdrawn: if one points at an AMI that is gone or withdrawn (`withdrawn`
+ * adds AMIs withdrawn through their home AMI), fall back to the newest usable one.
  */
-function planFallbackPublishes(ctx: LineContext, regions: readonly string[]): void {
+function planFallbackPublishes(
+  ctx: LineContext,
+  regions: readonly string[],
+  withdrawn: ReadonlySet<string> = new Set(),
+): void {
   const { line } = ctx.observedLine;
   for (const regionName of regions) {
     const region = regionOf(ctx.observed, regionName);
     if (!region || region.error) continue;
     const names = parameterNamesFor(ctx.pipeline.parameterPrefix, ctx.toolset, line);
     const amis = amisOfLine(region, line);
+    const usable = (a: OurAmi) => a.state === "available" && !isWithdrawn(a) && !withdrawn.has(a.imageId);
     const broken = names.some((name) => {
       const current = region.parameters.get(name);
-      return (
-        current !== undefined && !amis.some((a) => a.imageId === current.value && a.state === "available")
-      );
+      return current !== undefined && !amis.some((a) => a.imageId === current.value && usable(a));
     });
     if (!broken) continue;
-    const fallback = newestFirst(amis.filter((a) => a.state === "available" && !a.tags[TAG.withdrawn]))[0];
+    const fallback = newestFirst(amis.filter(usable))[0];
     if (fallback)
-      planPublish(ctx, region, fallback, "parameter pointed at an AMI that is not available; falling back");
+      planPublish(
+        ctx,
+        region,
+        fallback,
+        "parameter pointed at an AMI that is not available or was withdrawn; falling back",
+      );
   }
 }
 

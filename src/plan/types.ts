@@ -54,7 +54,8 @@ export interface BaseImage {
 
 export type BaseLookup =
   | { readonly ok: true; readonly image: BaseImage }
-  | { readonly ok: false; readonly error: string };
+  /** `retryable`: the lookup itself failed (throttling, a dropped connection), not the search. */
+  | { readonly ok: false; readonly error: string; readonly retryable?: boolean };
 
 /** An AMI of ours (named `ops-rig-*` in our account), with its tags. */
 export interface OurAmi {
@@ -89,6 +90,8 @@ export interface ObservedRegion {
   readonly region: string;
   /** Set when the region could not be observed (disabled, not opted in, unreachable): its actions are skipped. */
   readonly error?: string;
+  /** The observation failed in a way a retry could fix (throttling, a dropped connection). */
+  readonly retryable?: boolean;
   readonly amis: readonly OurAmi[];
   readonly parameters: ReadonlyMap<string, ParameterValue>;
 }
@@ -173,7 +176,14 @@ export type Action =
       readonly build: string;
       readonly failure: string;
     })
-  | (ActionBase & { readonly kind: "skip"; readonly region?: string; readonly error: boolean });
+  | (ActionBase & {
+      readonly kind: "skip";
+      readonly region?: string;
+      /** Skipped because of a problem (a failure of the run), not by design (back-off). */
+      readonly error: boolean;
+      /** The problem may go away by itself on a retry (throttling, a dropped connection). */
+      readonly retryable?: boolean;
+    });
 
 export type ActionKind = Action["kind"];
 

@@ -2,10 +2,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
   DescribeImagesCommand,
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
   DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
   EC2Client,
 } from "@aws-sdk/client-ec2";
 import { execa } from "execa";
@@ -19,6 +22,7 @@ import { parameterHistory, readRegion } from "./inspect.js";
 
 const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 const EU = "eu-west-1";
+const AP = "ap-southeast-2";
 let aws: LocalAws;
 let deployment: LocalDeployment;
 let env: NodeJS.ProcessEnv;
@@ -200,6 +204,65 @@ describe("ops-rig against the local AWS", () => {
     }
   });
 
+  it("launch refuses an ops-rig group someone opened to the internet, saying so; --repair-group fixes it", async () => {
+    const client = ec2(EU);
+    try {
+      // The no-inbound group an earlier launch made (or one made by hand with that name).
+      const vpc = (
+        await client.send(new DescribeVpcsCommand({ Filters: [{ Name: "is-default", Values: ["true"] }] }))
+      ).Vpcs?.[0]?.VpcId;
+      const found = (
+        await client.send(
+          new DescribeSecurityGroupsCommand({
+            Filters: [
+              { Name: "group-name", Values: ["ops-rig-no-inbound"] },
+              { Name: "vpc-id", Values: [vpc ?? ""] },
+            ],
+          }),
+        )
+      ).SecurityGroups?.[0]?.GroupId;
+      const groupId =
+        found ??
+        (
+          await client.send(
+            new CreateSecurityGroupCommand({
+              GroupName: "ops-rig-no-inbound",
+              Description: "by hand",
+              VpcId: vpc,
+            }),
+          )
+        ).GroupId;
+      await client.send(
+        new AuthorizeSecurityGroupIngressCommand({
+          GroupId: groupId,
+          IpPermissions: [
+            { IpProtocol: "tcp", FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: "0.0.0.0/0" }] },
+          ],
+        }),
+      );
+      aws.resetCalls();
+      const refused = await cli("--region", EU, "launch", "--toolset", "light");
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `security group ${groupId} in eu-west-1 is not what ops-rig expects: `,
+      );
+      expect(refused.stderr).toContain("it allows tcp 22 from 0.0.0.0/0");
+      expect(aws.calls().filter((c) => c.mutating)).toEqual([]);
+      const repaired = await cli("--json", "--region", EU, "launch", "--toolset", "light", "--repair-group");
+      expect(repaired.code, repaired.stderr).toBe(0);
+      expect(JSON.parse(repaired.stdout)).toMatchObject({
+        securityGroup: groupId,
+        securityGroupStatus: "repaired",
+      });
+      const group = (await client.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId ?? ""] })))
+        .SecurityGroups?.[0];
+      expect(group?.IpPermissions ?? []).toEqual([]);
+      expect(group?.Tags).toContainEqual({ Key: "ops-rig:ssh-cidrs", Value: "none" });
+    } finally {
+      client.destroy();
+    }
+  });
+
   it("launch --stock: the stock base image with the light cloud-init user data", async () => {
     const result = await cli(
       "--json",
@@ -279,8 +342,31 @@ describe("ops-rig against the local AWS", () => {
     expect((await cli("bake", "--toolset", "light", "--wait", "--poll", "0.2")).code).toBe(0);
     const before = await readRegion(aws, EU);
     const bad = before.parameters.get("/ops-rig/light/ami-id")?.value;
-    const result = await cli("--region", EU, "rollback", "--toolset", "light");
+    const badAp = (await readRegion(aws, AP)).parameters.get("/ops-rig/light/ami-id")?.value;
+    // PutParameter failing in one region: that region is named, keeps its AMI, and nothing there is withdrawn.
+    aws.faults.fail({
+      service: "ssm",
+      action: "PutParameter",
+      region: AP,
+      error: { code: "InternalServerError", message: "SSM is having a bad day", status: 500 },
+    });
+    const partial = await cli("--regions", `${EU},${AP}`, "rollback", "--toolset", "light");
+    aws.faults.clear();
+    expect(partial.code).toBe(1);
+    expect(partial.stderr).toMatch(
+      /rollback failed: ap-southeast-2: ssm:PutParameter in ap-southeast-2 failed .*run it again to finish/,
+    );
+    const apPartial = await readRegion(aws, AP);
+    expect(apPartial.parameters.get("/ops-rig/light/ami-id")?.value).toBe(badAp);
+    expect(apPartial.amis.find((a) => a.imageId === badAp)?.tags[TAG.withdrawn]).toBeUndefined();
+    // The re-run finishes AP and leaves EU as the first run left it.
+    const result = await cli("--regions", `${EU},${AP}`, "rollback", "--toolset", "light");
     expect(result.code, result.stderr + result.stdout).toBe(0);
+    const ap = await readRegion(aws, AP);
+    const apValue = ap.parameters.get("/ops-rig/light/ami-id")?.value;
+    expect(apValue).not.toBe(badAp);
+    expect(ap.amis.find((a) => a.imageId === apValue)?.state).toBe("available");
+    expect(ap.amis.find((a) => a.imageId === badAp)?.tags[TAG.withdrawn]).toMatch(/ by arn:aws:/);
     const after = await readRegion(aws, EU);
     const history = await parameterHistory(aws, EU, "/ops-rig/light/ubuntu-24.04/amd64/ami-id");
     expect(history.map((h) => h.version)).toEqual([1, 2, 3]);

@@ -272,10 +272,26 @@ describe("crash anywhere", () => {
     expect(expected.perRegion[HOME]?.published).toBe(1);
     expect(expected.images).toBe(1);
     const total = reference.mutating;
-    console.log(`[e2e faults] crash-anywhere: ${total} mutating calls to converge; crashing after each`);
+    // Every call is crashed after on the in-memory AWS (test/services/pipeline.test.ts); on the wire,
+    // where the SDK and the adapters' client tokens are real, a spread: the first calls, every fourth,
+    // and the last.
+    const sample = [
+      ...new Set([
+        1,
+        2,
+        3,
+        ...Array.from({ length: total }, (_, i) => i).filter((i) => i > 0 && i % 4 === 0),
+        total - 1,
+      ]),
+    ]
+      .filter((k) => k >= 1 && k < total)
+      .sort((a, b) => a - b);
+    console.log(
+      `[e2e faults] crash-anywhere: ${total} mutating calls to converge; crashing after calls ${sample.join(", ")}`,
+    );
     expect(total).toBeGreaterThan(10);
 
-    for (let k = 1; k < total; k++) {
+    for (const k of sample) {
       world = await prepareWorld(aws, project);
       const counter = { mutating: 0, crashed: false };
       const crashing = world.ports({ onClient: crashAfter(k, counter) });

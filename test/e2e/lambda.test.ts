@@ -24,7 +24,6 @@ describe("the Lambda handler against the local AWS", () => {
     project = await shippedProject({ toolsets: ["light"], bases: ["debian-12"], arches: ["amd64", "arm64"] });
     world = await prepareWorld(aws, project);
     const deps: HandlerDeps = {
-      env: {},
       project: async () => project,
       ports: () => {
         const { ports, destroy } = world.ports();
@@ -48,10 +47,16 @@ describe("the Lambda handler against the local AWS", () => {
       { kind: "nightly" },
       { getRemainingTimeInMillis: () => 900_000, awsRequestId: "r-1" },
     );
-    expect(summary).toMatchObject({ ok: true, trigger: "nightly", changed: 2, failed: 0 });
+    expect(summary).toMatchObject({
+      outcome: "run",
+      status: "ok",
+      trigger: "nightly",
+      changed: 2,
+      failed: 0,
+    });
     expect(aws.imageBuilder.images().map((i) => i.status)).toEqual(["PENDING", "PENDING"]);
     // One-line JSON-ready logs: the plan's actions and the summary.
-    expect(logs.some((l) => l.message === "action" && l.data?.kind === "build")).toBe(true);
+    expect(logs.some((l) => l.message === "action done" && l.data?.kind === "build")).toBe(true);
     expect(logs.at(-1)?.message).toBe("run finished");
   });
 
@@ -67,10 +72,15 @@ describe("the Lambda handler against the local AWS", () => {
       tags: { "ops-rig:toolset": "light" },
     };
     const summary = await handler({
-      Records: [{ EventSource: "aws:sns", Sns: { Message: JSON.stringify(message) } }],
+      Records: [
+        {
+          EventSource: "aws:sns",
+          Sns: { TopicArn: world.deployment.buildTopicArn, Message: JSON.stringify(message) },
+        },
+      ],
     });
-    expect(summary.trigger).toBe("image-builder");
-    expect(summary.changed).toBeGreaterThan(0);
+    expect(summary).toMatchObject({ outcome: "run", trigger: "image-builder" });
+    expect(summary.outcome === "run" && summary.changed).toBeGreaterThan(0);
     for (const region of REGIONS) {
       const state = await readRegion(aws, region);
       expect(state.parameters.get("/ops-rig/light/debian-12/arm64/ami-id")?.value).toMatch(/^ami-/);
@@ -79,7 +89,7 @@ describe("the Lambda handler against the local AWS", () => {
     expect(notes.map((n) => n.subject)).toContain("ops-rig image-builder: 6 published");
   });
 
-  it("throws after notifying when an action failed, so Lambda's error metrics see it", async () => {
+  it("throws after notifying when an action failed in a way a retry could fix, so Lambda retries and counts it", async () => {
     await aws.bases.publishNewer("debian-12", "amd64");
     aws.faults.fail({
       service: "ec2",
@@ -90,24 +100,51 @@ describe("the Lambda handler against the local AWS", () => {
     await handler({ action: "bake" });
     await aws.imageBuilder.settle();
     await expect(handler({ kind: "tick" })).rejects.toThrow(
-      /^ops-rig run failed \(1\): copy light\/debian-12\/amd64 eu-west-1: ec2:CopyImage in eu-west-1 failed \(InternalError\)/,
+      /^ops-rig run failed \(1 retryable\): copy light\/debian-12\/amd64 eu-west-1: ec2:CopyImage in eu-west-1 failed \(InternalError\)/,
     );
     const notes = await world.deployment.drain();
     expect(notes.some((n) => /failed/.test(n.subject) && JSON.stringify(n.json).includes("eu-west-1"))).toBe(
       true,
     );
     aws.faults.clear();
-    expect((await handler({ kind: "tick" })).ok).toBe(true);
+    expect(await handler({ kind: "tick" })).toMatchObject({ outcome: "run", status: "ok" });
   });
 
-  it("does nothing for notifications that need nothing, and rejects unknown events", async () => {
+  it("does nothing for notifications that need nothing or are not its own, ignores unknown events and refuses bad manual ones", async () => {
+    aws.resetCalls();
+    const building = {
+      arn: aws.imageBuilder.images()[0]?.arn,
+      state: { status: "BUILDING" },
+    };
     expect(
       await handler({
         Records: [
-          { EventSource: "aws:sns", Sns: { Message: JSON.stringify({ state: { status: "BUILDING" } }) } },
+          {
+            EventSource: "aws:sns",
+            Sns: { TopicArn: world.deployment.buildTopicArn, Message: JSON.stringify(building) },
+          },
         ],
       }),
-    ).toMatchObject({ passes: 0 });
-    await expect(handler({ hello: "world" })).rejects.toThrow(/unknown event/);
+    ).toMatchObject({ outcome: "ignored" });
+    const available = { ...building, state: { status: "AVAILABLE" } };
+    expect(
+      await handler({
+        Records: [
+          {
+            EventSource: "aws:sns",
+            Sns: { TopicArn: world.deployment.notificationTopicArn, Message: JSON.stringify(available) },
+          },
+        ],
+      }),
+    ).toMatchObject({ outcome: "ignored", reason: expect.stringContaining("not the build topic") });
+    expect(await handler({})).toMatchObject({ outcome: "ignored" });
+    expect(await handler({ hello: "world" })).toMatchObject({ outcome: "ignored" });
+    expect(await handler({ action: "bake", toolsets: [] })).toMatchObject({
+      outcome: "refused",
+      code: "USAGE",
+      message: expect.stringContaining("toolsets:"),
+    });
+    // None of these touched AWS.
+    expect(aws.calls()).toEqual([]);
   });
 });

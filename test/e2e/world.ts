@@ -1,7 +1,4 @@
 import { type AwsClientOptions, createAwsClients, createPipelinePorts } from "../../src/aws/index.js";
-import { loadProject } from "../../src/config/load.js";
-import { applyEnvOverrides } from "../../src/config/overrides.js";
-import type { PipelineSettings, Toolset } from "../../src/config/types.js";
 import type { PipelinePorts } from "../../src/pipeline/ports.js";
 import {
   type PipelineProject,
@@ -9,47 +6,13 @@ import {
   type ReconcileResult,
   reconcile,
 } from "../../src/pipeline/run.js";
-import { renderProject } from "../../src/render/index.js";
 import type { LocalAws } from "../emulators/local-aws.js";
 import { deployLocally, type LocalDeployment } from "../helpers/deployment.js";
-import { REPO_ROOT } from "../helpers/project.js";
+
+export { shippedProject } from "../helpers/shipped.js";
 
 export const HOME = "us-east-1";
 export const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"] as const;
-
-/** The shipped project, optionally narrowed (fewer lines keep crash-by-crash tests fast). */
-export async function shippedProject(narrow?: {
-  toolsets?: readonly string[];
-  bases?: Toolset["bases"];
-  arches?: Toolset["arches"];
-  components?: readonly string[];
-  regions?: readonly string[];
-  pipeline?: (p: PipelineSettings) => PipelineSettings;
-}): Promise<PipelineProject> {
-  const rendered = renderProject(await loadProject(REPO_ROOT));
-  let pipeline: PipelineSettings = applyEnvOverrides(rendered.config.pipeline, {});
-  if (narrow?.regions) pipeline = { ...pipeline, targetRegions: [...narrow.regions] };
-  if (narrow?.pipeline) pipeline = narrow.pipeline(pipeline);
-  const toolsets = rendered.config.toolsets
-    .filter((t) => !narrow?.toolsets || narrow.toolsets.includes(t.name))
-    .map((t): Toolset => {
-      const bases = narrow?.bases ?? t.bases;
-      const arches = narrow?.arches ?? t.arches;
-      return {
-        ...t,
-        bases,
-        arches,
-        default: {
-          base: bases.includes(t.default.base) ? t.default.base : (bases[0] ?? t.default.base),
-          arch: arches.includes(t.default.arch) ? t.default.arch : (arches[0] ?? t.default.arch),
-        },
-        components: narrow?.components
-          ? t.components.filter((c) => narrow.components?.includes(c.name))
-          : t.components,
-      };
-    });
-  return { pipeline, toolsets, components: rendered.components };
-}
 
 /** Controllable time for the pipeline (AWS keeps its own clock). */
 export class TestClock {
@@ -115,7 +78,7 @@ export async function runOnce(
         sleep: world.clock.sleep,
         events: () => {},
       },
-      { trigger: "test", ...options },
+      { trigger: "tick", ...options },
     );
   } finally {
     own?.destroy();

@@ -1,10 +1,12 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { PassThrough } from "node:stream";
-import { main } from "../../src/cli/main.js";
+import { type CliIo, main } from "../../src/cli/main.js";
 
-export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
+import { REPO_ROOT } from "./paths.js";
+
+export { REPO_ROOT };
 
 /** The shipped project files (recipes/, components/, prelude), path → text, for tests to mutate. */
 export async function shippedFiles(): Promise<Map<string, string>> {
@@ -42,8 +44,15 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs the ops-rig CLI in this process with captured output. */
-export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/**
+ * Runs the ops-rig CLI in this process with captured output. `aws` replaces the AWS the CLI would
+ * build from the environment (a FakeAws in service tests).
+ */
+export async function runCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  options: Pick<CliIo, "aws" | "signal"> = {},
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = "";
@@ -54,6 +63,6 @@ export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {
   stderr.on("data", (chunk: Buffer) => {
     err += chunk.toString();
   });
-  const code = await main(args, { ...process.env, NO_COLOR: "1", ...env }, { stdout, stderr });
+  const code = await main(args, { ...process.env, NO_COLOR: "1", ...env }, { stdout, stderr, ...options });
   return { code, stdout: out, stderr: err };
 }

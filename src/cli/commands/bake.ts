@@ -1,11 +1,16 @@
 import type { Command } from "commander";
-import { invokeFunction } from "../../aws/lambda.js";
-import { OpsRigError, UsageError } from "../../errors.js";
+import {
+  ActionsFailedError,
+  InterruptedError,
+  InvariantError,
+  NotificationFailedError,
+  UsageError,
+} from "../../errors.js";
 import { reportText } from "../../pipeline/report.js";
-import { reconcile } from "../../pipeline/run.js";
+import { bake, type PipelineResponse, type RunStatus, remoteBake } from "../../services/bake.js";
 import type { CommandContext } from "../context.js";
 import { createProgress } from "../progress.js";
-import { pipelineProject, realClock } from "../project.js";
+import { pipelineProject, serviceDeps } from "../project.js";
 
 interface BakeOptions {
   toolset?: string[];
@@ -38,59 +43,40 @@ export function registerBake(program: Command, context: () => CommandContext): v
     )
     .action(async (options: BakeOptions) => {
       const ctx = context();
-      const pollMs = seconds(options.poll ?? "30", "--poll") * 1000;
-      const timeoutMs = seconds(options.timeout ?? "120", "--timeout") * 60_000;
-      const project = await pipelineProject(ctx);
+      const pollMs = positive(options.poll ?? "30", "--poll") * 1000;
+      const timeoutMs = positive(options.timeout ?? "120", "--timeout") * 60_000;
       if (options.remote && options.wait) {
         throw new UsageError(
           "the deployed pipeline continues by itself (schedule tick, build notifications); follow it with `ops-rig status`",
           "--wait",
         );
       }
+      const project = await pipelineProject(ctx);
+      if (options.toolset) {
+        // Checked here too, so --remote refuses an unknown toolset before invoking anything.
+        for (const name of options.toolset)
+          if (!project.toolsets.some((t) => t.name === name))
+            throw new UsageError(
+              `unknown toolset "${name}" (known: ${project.toolsets.map((t) => t.name).join(", ")})`,
+              "--toolset",
+            );
+      }
       if (options.remote) {
         await invokeRemote(ctx, project.pipeline.homeRegion, options);
         return;
       }
-      const clock = realClock(ctx.env);
       const progress = createProgress(ctx.output);
-      const started = clock.now();
-      let result: Awaited<ReturnType<typeof reconcile>>;
-      try {
-        result = await reconcile(
-          project,
-          {
-            ports: ctx.ports(project.pipeline.homeRegion),
-            now: clock.now,
-            sleep: async (ms) => {
-              await clock.sleep(ms, ctx.signal);
-            },
-            events: progress.sink,
-          },
-          {
-            trigger: "manual",
-            ...(options.toolset ? { toolsets: options.toolset } : {}),
-            ...(options.force ? { force: true } : {}),
-            ...(options.wait ? { wait: true, pollMs } : {}),
-            deadline: new Date(started.getTime() + timeoutMs),
-            signal: ctx.signal,
-            onPass: (pass, index) =>
-              progress.update(pass.plan.lines, `pass ${index}: ${pass.plan.actions.length} actions`),
-          },
-        );
-      } finally {
-        progress.stop();
-      }
-      const { report } = result;
+      const deps = serviceDeps(ctx, project, progress.sink);
+      const { report, status } = await bake(project, deps, {
+        trigger: "manual",
+        ...(options.toolset ? { toolsets: options.toolset } : {}),
+        ...(options.force ? { force: true } : {}),
+        ...(options.wait ? { wait: true, pollMs } : {}),
+        deadline: new Date(deps.now().getTime() + timeoutMs),
+      }).finally(() => progress.stop());
       if (ctx.output.json) ctx.output.writeJson(report);
       else ctx.output.out(reportText(report));
-      if (ctx.signal.aborted)
-        throw new OpsRigError(
-          "INTERRUPTED",
-          "system",
-          "interrupted: the next run continues from where this one stopped",
-        );
-      if (!report.ok)
-        throw new OpsRigError("RUN_FAILED", "system", `${report.counts.failed} action(s) failed (see above)`);
+      failIfNot(status, `${report.counts.failed} failure(s) (see above)`);
       const unfinished = report.lines.filter((l) => l.state !== "published");
       if (options.wait && unfinished.length > 0 && !ctx.output.json) {
         ctx.output.err(
@@ -100,40 +86,61 @@ export function registerBake(program: Command, context: () => CommandContext): v
     });
 }
 
-function seconds(value: string, flag: string): number {
-  const n = Number(value);
+/** The exit status of a run: 1 when something failed, 3 when only the notification did, 130 on Ctrl-C. */
+function failIfNot(status: RunStatus, failures: string): void {
+  switch (status) {
+    case "ok":
+      return;
+    case "failed":
+      throw new ActionsFailedError("RUN_FAILED", `run failed: ${failures}`);
+    case "notification-failed":
+      throw new NotificationFailedError(
+        "the run's work is done, but its notification could not be sent (see above)",
+      );
+    case "interrupted":
+      throw new InterruptedError("interrupted: the next run continues from where this one stopped");
+    default: {
+      const unhandled: never = status;
+      throw new InvariantError(`unknown run status ${String(unhandled)}`);
+    }
+  }
+}
+
+function positive(value: string, flag: string): number {
+  const n = /^\s*\d*\.?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`"${value}" is not a positive number`, flag);
   return n;
 }
 
 async function invokeRemote(ctx: CommandContext, region: string, options: BakeOptions): Promise<void> {
   const functionName = options.function ?? ctx.env.OPS_RIG_FUNCTION ?? "ops-rig-pipeline";
-  const payload = {
-    action: "bake",
+  if (functionName.trim() === "") throw new UsageError("the function name is empty", "--function");
+  const result = await remoteBake(ctx.aws.lambda(), {
+    region,
+    functionName,
     ...(options.toolset ? { toolsets: options.toolset } : {}),
     ...(options.force ? { force: true } : {}),
-  };
-  const out = await invokeFunction(ctx.clients().lambda(region), region, functionName, payload);
-  const body = out.body;
+  });
   if (ctx.output.json)
     ctx.output.writeJson({
       function: functionName,
-      functionError: out.functionError ?? null,
-      result: safeJson(body),
+      functionError: result.functionError ?? null,
+      result: result.response,
     });
-  else ctx.output.out(`${functionName}: ${body}`);
-  if (out.functionError)
-    throw new OpsRigError(
-      "REMOTE_FAILED",
-      "system",
-      `${functionName} reported ${out.functionError}: ${body}`,
+  else
+    ctx.output.out(
+      `${functionName}: ${typeof result.response === "string" ? result.response : JSON.stringify(result.response)}`,
     );
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
+  if (result.functionError)
+    throw new ActionsFailedError(
+      "REMOTE_FAILED",
+      `${functionName} reported ${result.functionError}: ${JSON.stringify(result.response)}`,
+    );
+  const response = result.response as Partial<PipelineResponse> | undefined;
+  if (response && typeof response === "object" && response.outcome === "run") {
+    failIfNot(
+      response.status ?? "ok",
+      `${response.failed ?? "?"} failure(s) in the remote run (see its report)`,
+    );
   }
 }

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { ARCHES, BASES } from "../../config/bases.js";
-import { OpsRigError } from "../../errors.js";
-import { type BaseWanted, baseKey, baseOwner, discoverBases } from "../../pipeline/bases.js";
+import { BaseNotFoundError } from "../../errors.js";
 import { regionsOf } from "../../plan/plan.js";
+import { findBases } from "../../services/bases.js";
 import type { CommandContext } from "../context.js";
 import { parseArch, parseBase } from "../lines.js";
 import { formatTable, paint } from "../output.js";
@@ -26,28 +26,18 @@ export function registerBases(program: Command, context: () => CommandContext): 
       const bases = (options.base ?? [...BASES]).map((b) => parseBase(b));
       const arches = (options.arch ?? [...ARCHES]).map((a) => parseArch(a));
       const project = await pipelineProject(ctx);
-      const regions = ctx.regions ?? regionsOf(project.pipeline);
-      const ports = ctx.ports(project.pipeline.homeRegion);
-      const wanted: BaseWanted[] = bases.flatMap((base) => arches.map((arch) => ({ base, arch })));
-      const rows = (
-        await Promise.all(
-          regions.map(async (region) => {
-            const found = await discoverBases(ports, region, wanted);
-            return wanted.map((w) => ({ region, ...w, lookup: found.get(baseKey(w)) }));
-          }),
-        )
-      ).flat();
-
-      const missing = rows.filter((r) => !r.lookup?.ok);
+      const { rows, missing } = await findBases(ctx.aws.ports(project.pipeline.homeRegion), {
+        regions: ctx.regions ?? regionsOf(project.pipeline),
+        bases,
+        arches,
+      });
       if (ctx.output.json) {
         ctx.output.writeJson(
           rows.map((r) => ({
             region: r.region,
             base: r.base,
             arch: r.arch,
-            ...(r.lookup?.ok
-              ? { ...r.lookup.image }
-              : { error: r.lookup?.ok === false ? r.lookup.error : "not looked up" }),
+            ...(r.lookup.ok ? { ...r.lookup.image } : { error: r.lookup.error }),
           })),
         );
       } else {
@@ -58,26 +48,17 @@ export function registerBases(program: Command, context: () => CommandContext): 
             { header: "region", value: (r) => r.region },
             {
               header: "AMI",
-              value: (r) => (r.lookup?.ok ? r.lookup.image.imageId : paint(ctx.output, "red", "NOT FOUND")),
+              value: (r) => (r.lookup.ok ? r.lookup.image.imageId : paint(ctx.output, "red", "NOT FOUND")),
             },
-            {
-              header: "name",
-              value: (r) =>
-                r.lookup?.ok ? r.lookup.image.name : r.lookup?.ok === false ? r.lookup.error : "",
-            },
-            { header: "created", value: (r) => (r.lookup?.ok ? r.lookup.image.creationDate : "") },
-            {
-              header: "owner",
-              value: (r) => (r.lookup?.ok ? r.lookup.image.ownerId : baseOwner(r.base, r.region)),
-            },
-            { header: "source", value: (r) => (r.lookup?.ok ? r.lookup.image.source : "") },
+            { header: "name", value: (r) => (r.lookup.ok ? r.lookup.image.name : r.lookup.error) },
+            { header: "created", value: (r) => (r.lookup.ok ? r.lookup.image.creationDate : "") },
+            { header: "owner", value: (r) => (r.lookup.ok ? r.lookup.image.ownerId : r.owner) },
+            { header: "source", value: (r) => (r.lookup.ok ? r.lookup.image.source : "") },
           ]),
         );
       }
       if (missing.length > 0) {
-        throw new OpsRigError(
-          "BASE_NOT_FOUND",
-          "system",
+        throw new BaseNotFoundError(
           `${missing.length} base image(s) not found: ${missing.map((m) => `${m.base}/${m.arch} in ${m.region}`).join(", ")}`,
         );
       }

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
-import { reconcilePass } from "../../pipeline/run.js";
 import { lineId } from "../../plan/names.js";
 import type { Action } from "../../plan/types.js";
+import { planRun } from "../../services/plan.js";
 import type { CommandContext } from "../context.js";
 import { formatTable, paint } from "../output.js";
-import { pipelineProject, realClock } from "../project.js";
+import { createProgress } from "../progress.js";
+import { pipelineProject, serviceDeps } from "../project.js";
 
 interface PlanOptions {
   toolset?: string[];
@@ -20,38 +21,25 @@ export function registerPlan(program: Command, context: () => CommandContext): v
     .action(async (options: PlanOptions) => {
       const ctx = context();
       const project = await pipelineProject(ctx);
-      const clock = realClock(ctx.env);
-      const { plan } = await reconcilePass(
-        project,
-        {
-          ports: ctx.ports(project.pipeline.homeRegion),
-          now: clock.now,
-          sleep: clock.sleep,
-          events: () => {},
-        },
-        {
-          trigger: "plan",
-          dryRun: true,
-          ...(options.toolset ? { toolsets: options.toolset } : {}),
-          ...(options.force ? { force: true } : {}),
-        },
-      );
-      const visible = ctx.regions
-        ? plan.actions.filter((a) => !("region" in a) || !a.region || ctx.regions?.includes(a.region))
-        : plan.actions;
+      const progress = createProgress(ctx.output);
+      const result = await planRun(project, serviceDeps(ctx, project, progress.sink), {
+        ...(options.toolset ? { toolsets: options.toolset } : {}),
+        ...(options.force ? { force: true } : {}),
+        ...(ctx.regions ? { regions: ctx.regions } : {}),
+      }).finally(() => progress.stop());
       if (ctx.output.json) {
         ctx.output.writeJson({
-          actions: visible.map(actionJson),
-          lines: plan.lines.map((l) => ({ ...l, line: lineId(l.line) })),
+          actions: result.actions.map(actionJson),
+          lines: result.lines.map((l) => ({ ...l, line: lineId(l.line) })),
         });
         return;
       }
-      if (visible.length === 0) {
+      if (result.actions.length === 0) {
         ctx.output.out("Nothing to do: every line is built, copied and published.");
         return;
       }
       ctx.output.out(
-        formatTable(visible, [
+        formatTable(result.actions, [
           {
             header: "action",
             value: (a) => (a.kind === "skip" && a.error ? paint(ctx.output, "red", "skip") : a.kind),
@@ -61,8 +49,9 @@ export function registerPlan(program: Command, context: () => CommandContext): v
           { header: "reason", value: (a) => a.reason },
         ]),
       );
-      const mutating = visible.filter((a) => a.kind !== "wait" && a.kind !== "skip").length;
-      ctx.output.out(`\n${visible.length} actions, ${mutating} would change something. Nothing was changed.`);
+      ctx.output.out(
+        `\n${result.actions.length} actions, ${result.mutating} would change something. Nothing was changed.`,
+      );
     });
 }
 

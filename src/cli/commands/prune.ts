@@ -1,12 +1,11 @@
 import type { Command } from "commander";
-import { OpsRigError, UsageError } from "../../errors.js";
-import { apply } from "../../pipeline/apply.js";
-import { ImageBuilderResources } from "../../pipeline/imagebuilder-resources.js";
-import { reconcilePass } from "../../pipeline/run.js";
+import { ActionsFailedError, UsageError } from "../../errors.js";
 import { lineId } from "../../plan/names.js";
+import { prune } from "../../services/prune.js";
 import type { CommandContext } from "../context.js";
 import { formatTable } from "../output.js";
-import { pipelineProject, realClock } from "../project.js";
+import { createProgress } from "../progress.js";
+import { pipelineProject, serviceDeps } from "../project.js";
 
 interface PruneOptions {
   keep?: string;
@@ -28,56 +27,32 @@ export function registerPrune(program: Command, context: () => CommandContext): 
     .option("--dry-run", "show what would go, change nothing")
     .action(async (options: PruneOptions) => {
       const ctx = context();
-      let project = await pipelineProject(ctx);
+      let keep: number | undefined;
       if (options.keep !== undefined) {
-        const keep = Number(options.keep);
+        keep = /^\s*\d+\s*$/.test(options.keep) ? Number(options.keep) : Number.NaN;
         if (!Number.isInteger(keep) || keep < 2)
           throw new UsageError(
             `"${options.keep}" is not a whole number of at least 2 (the published AMI and its rollback stay anyway)`,
             "--keep",
           );
-        project = {
-          ...project,
-          pipeline: { ...project.pipeline, retention: { ...project.pipeline.retention, keep } },
-        };
       }
-      const clock = realClock(ctx.env);
-      const ports = ctx.ports(project.pipeline.homeRegion);
-      const { observed, plan } = await reconcilePass(
-        project,
-        { ports, now: clock.now, sleep: clock.sleep, events: () => {} },
-        { trigger: "prune", dryRun: true, ...(options.toolset ? { toolsets: options.toolset } : {}) },
-      );
-      const actions = plan.actions.filter(
-        (a) =>
-          (a.kind === "deprecate" || a.kind === "deregister") &&
-          (!ctx.regions || ctx.regions.includes(a.region)),
-      );
-      const outcomes = options.dryRun
-        ? actions.map((action) => ({ action, status: "planned" as const, error: undefined }))
-        : await apply(
-            {
-              ports,
-              pipeline: project.pipeline,
-              toolsets: project.toolsets,
-              components: project.components,
-              resources: new ImageBuilderResources(ports.imageBuilder, project.pipeline, observed.accountId),
-              now: clock.now,
-              sleep: clock.sleep,
-              events: () => {},
-              signal: ctx.signal,
-            },
-            actions,
-          );
-      const rows = outcomes.map((o) => ({
+      const project = await pipelineProject(ctx);
+      const progress = createProgress(ctx.output);
+      const result = await prune(project, serviceDeps(ctx, project, progress.sink), {
+        ...(keep !== undefined ? { keep } : {}),
+        ...(options.toolset ? { toolsets: options.toolset } : {}),
+        ...(ctx.regions ? { regions: ctx.regions } : {}),
+        dryRun: Boolean(options.dryRun),
+      }).finally(() => progress.stop());
+      const rows = result.outcomes.map((o) => ({
         kind: o.action.kind,
         line: lineId(o.action.line),
-        region: "region" in o.action ? (o.action.region ?? "") : "",
-        imageId: "imageId" in o.action ? o.action.imageId : "",
+        region: o.action.region,
+        imageId: o.action.imageId,
         status: o.status,
-        detail: o.error ?? o.action.reason,
+        detail: o.status === "failed" ? o.error.message : o.action.reason,
       }));
-      if (ctx.output.json) ctx.output.writeJson({ dryRun: Boolean(options.dryRun), actions: rows });
+      if (ctx.output.json) ctx.output.writeJson({ dryRun: result.dryRun, actions: rows });
       else if (rows.length === 0) ctx.output.out("Nothing to prune.");
       else {
         ctx.output.out(
@@ -90,10 +65,12 @@ export function registerPrune(program: Command, context: () => CommandContext): 
             { header: "why", value: (r) => r.detail },
           ]),
         );
-        if (options.dryRun) ctx.output.out("\nDry run: nothing was changed.");
+        if (result.dryRun) ctx.output.out("\nDry run: nothing was changed.");
       }
-      const failed = rows.filter((r) => r.status === "failed");
-      if (failed.length > 0)
-        throw new OpsRigError("PRUNE_FAILED", "system", `${failed.length} retention action(s) failed`);
+      if (result.failed > 0)
+        throw new ActionsFailedError(
+          "PRUNE_FAILED",
+          `${result.failed} retention action(s) failed (see above)`,
+        );
     });
 }

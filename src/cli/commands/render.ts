@@ -1,6 +1,8 @@
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
+import { UsageError } from "../../errors.js";
 import { type RenderedComponent, shortHash } from "../../render/index.js";
 import { type CommandContext, selectToolsets } from "../context.js";
 import { formatBytes, formatTable } from "../output.js";
@@ -37,6 +39,8 @@ export function registerRender(program: Command, context: () => CommandContext):
     )
     .action(async (options: RenderOptions) => {
       const ctx = context();
+      if (options.out !== undefined && options.out.trim() === "")
+        throw new UsageError("the folder name is empty (omit --out to print a summary only)", "--out");
       const rendered = await ctx.rendered();
       const toolsets = selectToolsets(rendered, options.toolset);
       const components = new Map<string, RenderedComponent>();
@@ -115,6 +119,7 @@ async function writeRendered(
   files: ReadonlyMap<string, string>,
   manifest: RenderManifest,
 ): Promise<void> {
+  await ensureFolder(dir, "--out");
   const manifestPath = join(dir, "manifest.json");
   let previous: string[] = [];
   try {
@@ -124,11 +129,55 @@ async function writeRendered(
   }
   for (const [file, text] of files) {
     const path = join(dir, file);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, text);
+    await ensureFolder(dirname(path), "--out");
+    await writeOut(path, text);
   }
   for (const stale of previous.filter((file) => !files.has(file))) {
     if (!stale.includes("..")) await rm(join(dir, stale), { force: true });
   }
-  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeOut(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+async function writeOut(path: string, text: string): Promise<void> {
+  try {
+    await writeFile(path, text);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new UsageError(`cannot write ${path}: ${e.code ?? e.message}`, "--out");
+  }
+}
+
+/**
+ * Creates a folder and its missing parents one level at a time. Node's recursive mkdir spins forever
+ * under /proc (it retries ENOENT), and its errors name no flag: every failure here is a usage error.
+ */
+async function ensureFolder(dir: string, flag: string): Promise<void> {
+  const missing: string[] = [];
+  let current = dir;
+  for (;;) {
+    const info = await stat(current).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
+      throw new UsageError(`cannot use ${current}: ${error.message}`, flag);
+    });
+    if (info) {
+      if (!info.isDirectory()) throw new UsageError(`${current} exists and is not a folder`, flag);
+      break;
+    }
+    missing.unshift(current);
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const folder of missing) {
+    try {
+      await mkdir(folder);
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      if (e.code === "EEXIST" && (await stat(folder)).isDirectory()) continue;
+      throw new UsageError(`cannot create ${folder}: ${e.code ?? e.message}`, flag);
+    }
+  }
+  await access(dir, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot write in ${dir}: ${error.code ?? error.message}`, flag);
+  });
 }

@@ -1,26 +1,12 @@
 import type { Command } from "commander";
-import { reconcilePass } from "../../pipeline/run.js";
-import { lineId, parameterNamesFor, TAG } from "../../plan/names.js";
-import { amisOfLine, regionOf } from "../../plan/plan.js";
+import { lineStatus } from "../../services/status.js";
 import type { CommandContext } from "../context.js";
 import { formatTable, paint } from "../output.js";
-import { colorState } from "../progress.js";
-import { pipelineProject, realClock } from "../project.js";
+import { colorState, createProgress } from "../progress.js";
+import { pipelineProject, serviceDeps } from "../project.js";
 
 interface StatusOptions {
   toolset?: string[];
-}
-
-export interface StatusRow {
-  readonly line: string;
-  readonly region: string;
-  readonly state: string;
-  readonly imageId?: string;
-  readonly ageHours?: number;
-  readonly baseAmi?: string;
-  readonly parameterVersion?: number;
-  readonly stale: boolean;
-  readonly detail: string;
 }
 
 export function registerStatus(program: Command, context: () => CommandContext): void {
@@ -33,42 +19,10 @@ export function registerStatus(program: Command, context: () => CommandContext):
     .action(async (options: StatusOptions) => {
       const ctx = context();
       const project = await pipelineProject(ctx);
-      const clock = realClock(ctx.env);
-      const now = clock.now();
-      const { observed, plan } = await reconcilePass(
-        project,
-        {
-          ports: ctx.ports(project.pipeline.homeRegion),
-          now: clock.now,
-          sleep: clock.sleep,
-          events: () => {},
-        },
-        { trigger: "status", dryRun: true, ...(options.toolset ? { toolsets: options.toolset } : {}) },
-      );
-      const rows: StatusRow[] = plan.lines.map((status) => {
-        const toolset = project.toolsets.find((t) => t.name === status.line.toolset);
-        const region = regionOf(observed, status.region);
-        const [name] = toolset
-          ? parameterNamesFor(project.pipeline.parameterPrefix, toolset, status.line)
-          : [];
-        const parameter = name ? region?.parameters.get(name) : undefined;
-        const publishedId = parameter?.value;
-        const ami = amisOfLine(region, status.line).find((a) => a.imageId === publishedId);
-        const ageMs = ami ? now.getTime() - Date.parse(ami.creationDate) : undefined;
-        const stale = ageMs !== undefined && toolset !== undefined && ageMs > toolset.maxAge.ms * 2;
-        const state = !publishedId ? "missing" : stale ? "stale" : status.state;
-        return {
-          line: lineId(status.line),
-          region: status.region,
-          state,
-          ...(publishedId ? { imageId: publishedId } : {}),
-          ...(ageMs !== undefined ? { ageHours: Math.round(ageMs / 360_000) / 10 } : {}),
-          ...(ami?.tags[TAG.baseAmi] ? { baseAmi: ami.tags[TAG.baseAmi] } : {}),
-          ...(parameter ? { parameterVersion: parameter.version } : {}),
-          stale,
-          detail: status.detail,
-        };
-      });
+      const progress = createProgress(ctx.output);
+      const { rows, attention } = await lineStatus(project, serviceDeps(ctx, project, progress.sink), {
+        ...(options.toolset ? { toolsets: options.toolset } : {}),
+      }).finally(() => progress.stop());
       if (ctx.output.json) {
         ctx.output.writeJson(rows);
         return;
@@ -79,11 +33,7 @@ export function registerStatus(program: Command, context: () => CommandContext):
           { header: "region", value: (r) => r.region },
           { header: "state", value: (r) => colorState(ctx.output, r.state) },
           { header: "published AMI", value: (r) => r.imageId ?? paint(ctx.output, "red", "-") },
-          {
-            header: "age",
-            value: (r) => formatAge(r.ageHours),
-            align: "right",
-          },
+          { header: "age", value: (r) => formatAge(r.ageHours), align: "right" },
           { header: "base AMI", value: (r) => r.baseAmi ?? "" },
           {
             header: "param v",
@@ -93,7 +43,6 @@ export function registerStatus(program: Command, context: () => CommandContext):
           { header: "detail", value: (r) => r.detail },
         ]),
       );
-      const attention = rows.filter((r) => r.state !== "published");
       ctx.output.out(
         attention.length === 0
           ? `\nAll ${rows.length} line/region(s) published.`

@@ -14,7 +14,7 @@ import {
   SSMClient,
 } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { translateError } from "../../../src/aws/call.js";
 import { createEc2Adapter } from "../../../src/aws/ec2.js";
 import { createSnsAdapter } from "../../../src/aws/sns.js";
@@ -28,6 +28,12 @@ afterEach(() => {
   ec2Mock.reset();
   ssmMock.reset();
   snsMock.reset();
+});
+// The mocks patch the client classes: give them back to the other files sharing this worker.
+afterAll(() => {
+  ec2Mock.restore();
+  ssmMock.restore();
+  snsMock.restore();
 });
 
 const ec2 = createEc2Adapter((region) => new EC2Client({ region }));

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PipelineSettings, Toolset } from "../../../src/config/types.js";
-import { AwsCallError } from "../../../src/errors.js";
+import { AwsCallError, PublishNotStoredError } from "../../../src/errors.js";
 import { type ApplyContext, apply } from "../../../src/pipeline/apply.js";
 import { ImageBuilderResources } from "../../../src/pipeline/imagebuilder-resources.js";
 import type { PipelinePorts } from "../../../src/pipeline/ports.js";
@@ -112,7 +112,6 @@ function fakePorts(state: FakeState): PipelinePorts {
       updateDistribution: unused,
       createImage: unused,
       listImageBuilds: unused,
-      getImage: unused,
       tagResource: unused,
     },
   };
@@ -196,7 +195,11 @@ describe("apply", () => {
       publish(HOME, "ami-bad", [{ name: PARAM, current: "ami-good", version: 4 }]),
     ]);
     expect(outcome?.status).toBe("failed");
-    expect(outcome?.error).toBe(
+    // The outcome keeps the error object: its class and stable code, not just text.
+    const error = outcome?.status === "failed" ? outcome.error : undefined;
+    expect(error).toBeInstanceOf(PublishNotStoredError);
+    expect(error?.code).toBe("PUBLISH_NOT_STORED");
+    expect(error?.message).toBe(
       `SSM did not store ami-bad in ${PARAM} (it holds ami-good): the aws:ec2:image validation rejected it`,
     );
     expect(state.calls.filter((c) => c.startsWith("LabelParameterVersion"))).toEqual([]);
@@ -236,7 +239,11 @@ describe("apply", () => {
     });
     const outcomes = await apply(context(state), [copy(EU), copy("ap-southeast-2"), copy("eu-central-1")]);
     expect(outcomes.map((o) => o.status)).toEqual(["failed", "done", "done"]);
-    expect(outcomes[0]?.error).toMatch(/^ec2:CopyImage in eu-west-1 failed \(InvalidRegion\)/);
+    const failed = outcomes[0];
+    expect(failed?.status === "failed" && failed.error).toBeInstanceOf(AwsCallError);
+    expect(failed?.status === "failed" && failed.error.message).toMatch(
+      /^ec2:CopyImage in eu-west-1 failed \(InvalidRegion\)/,
+    );
   });
 
   it("bounds copies per destination region and deregisters the failed copy a retry replaces", async () => {
@@ -255,7 +262,7 @@ describe("apply", () => {
       ...(i === 0 ? { replaces: "ami-failed" } : {}),
       reason: "test",
     }));
-    const outcomes = await apply({ ...context(state), pipeline: settings, concurrency: 6 }, actions);
+    const outcomes = await apply({ ...context(state), pipeline: settings }, actions);
     expect(outcomes.every((o) => o.status === "done")).toBe(true);
     expect(state.maxActiveCopies).toBe(2);
     expect(state.calls).toContain(`DeregisterImage ${EU} ami-failed`);

@@ -398,7 +398,9 @@ describe("plan: copying and publishing", () => {
     const publish = only(p, "publish", HOME);
     expect(publish.imageId).toBe("ami-0home0000");
     expect(publish.parameters.map((x) => x.name)).toEqual([PARAM]);
-    expect(publish.reason).toMatch(/^parameter pointed at an AMI that is not available; falling back/);
+    expect(publish.reason).toMatch(
+      /^parameter pointed at an AMI that is not available or was withdrawn; falling back/,
+    );
   });
 });
 

@@ -1,0 +1,86 @@
+/**
+ * Ports the services need beyond the pipeline's. The launch port is the responder's own (CLI only):
+ * the pipeline Lambda never gets RunInstances or security group rights, and its bundle never
+ * contains the adapter (the infra tests check both).
+ */
+export type { PipelinePorts } from "../pipeline/ports.js";
+
+/** One ingress rule, flattened: one source (a CIDR, `sg-...` or `pl-...`) per rule. */
+export interface IngressRule {
+  /** `tcp`, `udp`, `icmp`, `-1` (all), ... as EC2 reports it. */
+  readonly protocol: string;
+  readonly fromPort?: number;
+  readonly toPort?: number;
+  readonly source: string;
+}
+
+export interface SecurityGroupInfo {
+  readonly groupId: string;
+  readonly name: string;
+  readonly vpcId: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly ingress: readonly IngressRule[];
+}
+
+export interface RunInstanceInput {
+  readonly imageId: string;
+  readonly instanceType: string;
+  readonly subnetId: string;
+  readonly securityGroupIds: readonly string[];
+  readonly keyName?: string;
+  readonly instanceProfile?: string;
+  readonly rootDeviceName: string;
+  readonly rootVolumeGiB?: number;
+  readonly userData?: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface LaunchedInstance {
+  readonly instanceId: string;
+  readonly privateIp?: string;
+  readonly publicIp?: string;
+}
+
+export interface LaunchPort {
+  defaultVpc(region: string): Promise<string | undefined>;
+  subnetOf(region: string, subnetId: string): Promise<{ subnetId: string; vpcId: string } | undefined>;
+  defaultSubnet(region: string, vpcId: string): Promise<string | undefined>;
+  findSecurityGroup(region: string, vpcId: string, name: string): Promise<SecurityGroupInfo | undefined>;
+  /** CreateSecurityGroup, tagged at creation. Fails with `InvalidGroup.Duplicate` when the name is taken. */
+  createSecurityGroup(
+    region: string,
+    input: {
+      readonly vpcId: string;
+      readonly name: string;
+      readonly description: string;
+      readonly tags: Readonly<Record<string, string>>;
+    },
+  ): Promise<string>;
+  /** Asks EC2 whether CreateSecurityGroup would be allowed (DryRun), creating nothing. */
+  checkCreateSecurityGroup(
+    region: string,
+    input: { readonly vpcId: string; readonly name: string; readonly description: string },
+  ): Promise<void>;
+  /** SSH (tcp/22) from each CIDR. Fails with `InvalidPermission.Duplicate` when a rule exists. */
+  authorizeSsh(region: string, groupId: string, cidrs: readonly string[]): Promise<void>;
+  revokeIngress(region: string, groupId: string, rules: readonly IngressRule[]): Promise<void>;
+  tagSecurityGroup(region: string, groupId: string, tags: Readonly<Record<string, string>>): Promise<void>;
+  /** Fails with `DependencyViolation` while an instance uses the group. */
+  deleteSecurityGroup(region: string, groupId: string): Promise<void>;
+  image(
+    region: string,
+    imageId: string,
+  ): Promise<{ imageId: string; name: string; state: string; rootDeviceName: string } | undefined>;
+  runInstance(region: string, input: RunInstanceInput): Promise<LaunchedInstance>;
+  /** The same RunInstances request with DryRun: resolves when EC2 answers that it would succeed. */
+  checkRunInstance(region: string, input: RunInstanceInput): Promise<void>;
+}
+
+/** `ops-rig bake --remote`: the deployed pipeline function. */
+export interface LambdaPort {
+  invoke(
+    region: string,
+    functionName: string,
+    payload: unknown,
+  ): Promise<{ readonly body: string; readonly functionError?: string }>;
+}
