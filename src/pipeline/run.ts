@@ -8,9 +8,10 @@ import { type Action, isMutating, type Observed, type Plan } from "../plan/types
 import type { RenderedComponent } from "../render/index.js";
 import { type ActionOutcome, apply } from "./apply.js";
 import { ImageBuilderResources } from "./imagebuilder-resources.js";
+import { notificationFor, snsPublishBody } from "./notification.js";
 import { observe } from "./observe.js";
 import type { PipelinePorts } from "./ports.js";
-import { actionKey, buildReport, type RunReport, reportSubject, reportText, type Trigger } from "./report.js";
+import { actionKey, buildReport, type RunReport, type Trigger } from "./report.js";
 
 export type { Trigger } from "./report.js";
 
@@ -210,18 +211,14 @@ async function notify(
 ): Promise<RunReport> {
   const home = project.pipeline.homeRegion;
   const arn = topicArn(project.pipeline.notifications.topic, home, observed.accountId);
+  const fullReport = await storeReport(project, deps, report);
   let messageId: string;
   try {
-    messageId = await deps.ports.sns.publish(home, arn, {
-      subject: reportSubject(report),
-      text: reportText(report),
-      json: report,
-      attributes: {
-        trigger: report.trigger,
-        changed: String(report.counts.changed),
-        failed: String(report.counts.failed),
-      },
-    });
+    messageId = await deps.ports.sns.publish(
+      home,
+      arn,
+      snsPublishBody(notificationFor(report, fullReport ? { fullReport } : {})),
+    );
   } catch (thrown) {
     const error = asOpsRigError(thrown);
     deps.events({ type: "notification-failed", topicArn: arn, error });
@@ -243,4 +240,37 @@ async function notify(
     }
   }
   return { ...report, notification: { status: "sent", topicArn: arn, messageId } };
+}
+
+/** Key of a run's full report in the logs bucket: sortable by time, one per run. */
+export function reportKey(report: RunReport): string {
+  return `reports/${report.startedAt.replace(/[:.]/g, "-")}-${report.trigger}.json`;
+}
+
+/**
+ * The full JSON report, where size is no issue: an object in the logs bucket (linked from the
+ * message). Not being able to store it fails nothing: the report is in the run's log as well.
+ */
+async function storeReport(
+  project: PipelineProject,
+  deps: PipelineDeps,
+  report: RunReport,
+): Promise<string | undefined> {
+  const bucket = project.pipeline.build.logsBucket;
+  const store = deps.ports.reports;
+  if (!bucket || !store) return undefined;
+  const key = reportKey(report);
+  const body = JSON.stringify(report);
+  try {
+    const location = await store.putReport(project.pipeline.homeRegion, bucket, key, body);
+    deps.events({ type: "report-stored", location, bytes: Buffer.byteLength(body, "utf8") });
+    return location;
+  } catch (thrown) {
+    deps.events({
+      type: "report-not-stored",
+      location: `s3://${bucket}/${key}`,
+      error: asOpsRigError(thrown),
+    });
+    return undefined;
+  }
 }
