@@ -256,6 +256,7 @@ export class OpsRigStack extends Stack {
       buildInstanceProfileArn,
       copyKmsKeys: settings.copyKmsKeys,
       toolsets: settings.toolsets,
+      logsBucketArn: this.logsBucket.bucketArn,
     });
     const policies: Record<string, iam.ManagedPolicy> = {};
     for (const [area, list] of Object.entries(statements)) {

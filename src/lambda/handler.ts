@@ -4,6 +4,7 @@ import { createAwsClients, createPipelinePorts } from "../aws/index.js";
 import { loadProject } from "../config/load.js";
 import { applyEnvOverrides } from "../config/overrides.js";
 import { ActionsFailedError, asOpsRigError, errorMessage } from "../errors.js";
+import { parseConcurrency } from "../pipeline/apply.js";
 import { linesOf } from "../pipeline/observe.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
 import type { PipelineProject } from "../pipeline/run.js";
@@ -24,6 +25,8 @@ export interface HandlerDeps {
   readonly now: () => Date;
   readonly sleep: (ms: number) => Promise<void>;
   readonly log: (level: LogLevel, message: string, data?: Record<string, unknown>) => void;
+  /** Actions in flight at once (`OPS_RIG_CONCURRENCY`; default 64); throws on a bad value. */
+  readonly concurrency?: () => number | undefined;
 }
 
 /** Stop starting passes this long before the invocation ends: the report and notification need it. */
@@ -51,8 +54,10 @@ export function eventScope(project: PipelineProject): EventScope {
 export function createHandler(deps: HandlerDeps) {
   return async (event: unknown, context: LambdaContextLike = {}): Promise<PipelineResponse> => {
     let project: PipelineProject;
+    let concurrency: number | undefined;
     try {
       project = await deps.project();
+      concurrency = deps.concurrency?.();
     } catch (thrown) {
       const error = asOpsRigError(thrown);
       deps.log("error", "cannot load the project", { code: error.code, error: error.message });
@@ -92,6 +97,7 @@ export function createHandler(deps: HandlerDeps) {
           trigger: request.trigger,
           ...(request.toolsets ? { toolsets: request.toolsets } : {}),
           ...(request.force ? { force: true } : {}),
+          ...(concurrency ? { concurrency } : {}),
           deadline: new Date(deps.now().getTime() + Math.max(0, remaining - SAFETY_MARGIN_MS)),
         },
       );
@@ -166,6 +172,7 @@ export const handler = createHandler({
     return project;
   },
   ports: (home, signal) => createPipelinePorts(clients, home, { signal }),
+  concurrency: () => parseConcurrency(process.env.OPS_RIG_CONCURRENCY, "OPS_RIG_CONCURRENCY"),
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   log: (level, message, data) => {

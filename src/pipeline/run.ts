@@ -9,7 +9,7 @@ import type { RenderedComponent } from "../render/index.js";
 import { type ActionOutcome, apply } from "./apply.js";
 import { ImageBuilderResources } from "./imagebuilder-resources.js";
 import { notificationFor, snsPublishBody } from "./notification.js";
-import { observe } from "./observe.js";
+import { observe, type RunFacts, runFacts } from "./observe.js";
 import type { PipelinePorts } from "./ports.js";
 import { actionKey, buildReport, type RunReport, type Trigger } from "./report.js";
 
@@ -36,6 +36,8 @@ export interface PlanOptions {
   readonly toolsets?: readonly string[];
   /** Ignore the back-off after a failed build. */
   readonly force?: boolean;
+  /** The account and regions, read once per run (reconcile shares one across its passes). */
+  readonly facts?: RunFacts;
 }
 
 export interface ReconcileOptions extends PlanOptions {
@@ -49,6 +51,8 @@ export interface ReconcileOptions extends PlanOptions {
   readonly deadline?: Date;
   /** Send the run's SNS notification (default true). */
   readonly notify?: boolean;
+  /** Actions in flight at once over all regions (default 64; `--concurrency`, `OPS_RIG_CONCURRENCY`). */
+  readonly concurrency?: number;
 }
 
 export interface PassResult {
@@ -96,6 +100,7 @@ export async function observeAndPlan(
     components: project.components,
     now,
     events: deps.events,
+    ...(options.facts ? { facts: options.facts } : {}),
   });
   const plan = makePlan({
     pipeline: project.pipeline,
@@ -116,7 +121,7 @@ export async function observeAndPlan(
 export async function reconcilePass(
   project: PipelineProject,
   deps: PipelineDeps,
-  options: PlanOptions,
+  options: PlanOptions & { readonly concurrency?: number },
   failedEarlier: ReadonlySet<string> = new Set(),
 ): Promise<PassResult> {
   const { observed, plan, toolsets } = await observeAndPlan(project, deps, options);
@@ -132,6 +137,7 @@ export async function reconcilePass(
       sleep: deps.sleep,
       events: deps.events,
       ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     },
     plan.actions.filter((a) => !failedEarlier.has(actionKey(a))),
   );
@@ -160,8 +166,12 @@ export async function reconcile(
   const failed = new Set<string>();
   const maxPasses = options.maxPasses ?? (options.wait ? 10_000 : 3);
   const aborted = () => deps.signal?.aborted === true;
+  const passOptions = {
+    ...options,
+    facts: options.facts ?? runFacts(deps.ports, project.pipeline.homeRegion),
+  };
   for (;;) {
-    const pass = await reconcilePass(project, deps, options, failed);
+    const pass = await reconcilePass(project, deps, passOptions, failed);
     passes.push(pass);
     for (const outcome of pass.outcomes)
       if (outcome.status === "failed") failed.add(actionKey(outcome.action));
