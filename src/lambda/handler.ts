@@ -133,6 +133,11 @@ export function createHandler(deps: HandlerDeps) {
         imageId: l.imageId,
       })),
     });
+    // The full report belongs in the run's log too (the SNS message is a summary): in parts, as a
+    // CloudWatch Logs event holds at most 256 KB.
+    const parts = reportParts(report.actions);
+    for (const [index, actions] of parts.entries())
+      deps.log("info", "report", { part: index + 1, of: parts.length, actions });
     const notificationRetryable = report.notification.status === "failed" && report.notification.retryable;
     if (report.retryable || notificationRetryable) {
       const failures = report.actions
@@ -148,6 +153,27 @@ export function createHandler(deps: HandlerDeps) {
     }
     return response;
   };
+}
+
+/** Bytes of actions per report log line: well under CloudWatch Logs' 256 KB per event. */
+export const REPORT_PART_BYTES = 64 * 1024;
+
+/** The report's actions cut into log-sized parts (at least one, so an empty run logs its report too). */
+export function reportParts<T>(actions: readonly T[], maxBytes = REPORT_PART_BYTES): T[][] {
+  const parts: T[][] = [[]];
+  let bytes = 0;
+  for (const action of actions) {
+    const size = Buffer.byteLength(JSON.stringify(action), "utf8") + 1;
+    const current = parts.at(-1) as T[];
+    if (current.length > 0 && bytes + size > maxBytes) {
+      parts.push([action]);
+      bytes = size;
+    } else {
+      current.push(action);
+      bytes += size;
+    }
+  }
+  return parts;
 }
 
 // The composition for the deployed function: clients and configuration live as long as the container.
