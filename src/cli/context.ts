@@ -1,12 +1,11 @@
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadProject } from "../config/load.js";
-import { REGION_PATTERN } from "../config/schema.js";
+import { REGION_PATTERN } from "../config/region-pattern.js";
 import type { ProjectConfig } from "../config/types.js";
 import { UsageError } from "../errors.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
-import { selectToolsetsByName } from "../pipeline/run.js";
-import { type RenderedProject, type RenderedToolset, renderProject } from "../render/index.js";
+import { selectToolsetsByName } from "../pipeline/toolsets.js";
+import type { RenderedProject, RenderedToolset } from "../render/index.js";
 import type { LambdaPort, LaunchPort } from "../services/ports.js";
 import type { Output } from "./output.js";
 
@@ -64,12 +63,15 @@ export function createContext(init: ContextInit): CommandContext {
     regions: init.regions,
     signal: init.signal,
     aws: init.aws,
+    // Loaded on first use: `--version` and usage errors never pay for YAML, schemas or rendering.
     project: () => {
-      project ??= loadProject(init.projectRoot);
+      project ??= import("../config/load.js").then(({ loadProject }) => loadProject(init.projectRoot));
       return project;
     },
     rendered: () => {
-      rendered ??= context.project().then(renderProject);
+      rendered ??= Promise.all([context.project(), import("../render/index.js")]).then(
+        ([config, { renderProject }]) => renderProject(config),
+      );
       return rendered;
     },
   };

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { ARCHES, BASES } from "./bases.js";
+import { REGION_PATTERN } from "./region-pattern.js";
 import { closestRegion, partitionOf } from "./regions.js";
 
-/** AWS region names (commercial, GovCloud, China, ISO). */
-export const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
+export { REGION_PATTERN } from "./region-pattern.js";
 
 /**
  * Names that end up inside Image Builder resource names (`ops-rig-<component>`,

@@ -1,6 +1,6 @@
 import { topicArn } from "../config/overrides.js";
 import type { PipelineSettings, Toolset } from "../config/types.js";
-import { asOpsRigError, UsageError } from "../errors.js";
+import { asOpsRigError } from "../errors.js";
 import type { ServiceEvents } from "../events.js";
 import { TAG } from "../plan/names.js";
 import { plan as makePlan } from "../plan/plan.js";
@@ -12,8 +12,10 @@ import { notificationFor, snsPublishBody } from "./notification.js";
 import { observe, type RunFacts, runFacts } from "./observe.js";
 import type { PipelinePorts } from "./ports.js";
 import { actionKey, buildReport, type RunReport, type Trigger } from "./report.js";
+import { selectToolsetsByName } from "./toolsets.js";
 
 export type { Trigger } from "./report.js";
+export { selectToolsetsByName } from "./toolsets.js";
 
 /** What the pipeline and the services need from their composition root. Time and waiting are injected. */
 export interface PipelineDeps {
@@ -68,22 +70,6 @@ export interface ReconcileResult {
 
 /** Actions that move a line forward (a pass with none of them means the run has converged or must wait). */
 const PROGRESS: readonly Action["kind"][] = ["build", "copy", "tag", "publish", "deprecate", "deregister"];
-
-export function selectToolsetsByName(
-  toolsets: readonly Toolset[],
-  names: readonly string[] | undefined,
-): Toolset[] {
-  if (!names || names.length === 0) return [...toolsets];
-  return names.map((name) => {
-    const found = toolsets.find((t) => t.name === name);
-    if (!found)
-      throw new UsageError(
-        `unknown toolset "${name}" (known: ${toolsets.map((t) => t.name).join(", ")})`,
-        "--toolset",
-      );
-    return found;
-  });
-}
 
 /** Observe the world and decide: what `ops-rig plan` shows and every pass starts with. Changes nothing. */
 export async function observeAndPlan(
