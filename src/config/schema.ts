@@ -1,4 +1,5 @@
-import { z } from "zod";
+// A namespace import, not `{ z }`: esbuild can then keep only the members used (not all of zod).
+import * as z from "zod";
 import { ARCHES, BASES } from "./bases.js";
 import { REGION_PATTERN } from "./region-pattern.js";
 import { closestRegion, partitionOf } from "./regions.js";
