@@ -124,6 +124,11 @@ export function createHandler(deps: HandlerDeps) {
       waiting: report.counts.waiting,
       notification: report.notification.status,
     };
+    // The full report belongs in the run's log too (the SNS message is a summary): in parts, as a
+    // CloudWatch Logs event holds at most 256 KB.
+    const parts = reportParts(report.actions);
+    for (const [index, actions] of parts.entries())
+      deps.log("info", "report", { part: index + 1, of: parts.length, actions });
     deps.log(status === "ok" ? "info" : "error", "run finished", {
       ...response,
       lines: report.lines.map((l) => ({
@@ -133,11 +138,6 @@ export function createHandler(deps: HandlerDeps) {
         imageId: l.imageId,
       })),
     });
-    // The full report belongs in the run's log too (the SNS message is a summary): in parts, as a
-    // CloudWatch Logs event holds at most 256 KB.
-    const parts = reportParts(report.actions);
-    for (const [index, actions] of parts.entries())
-      deps.log("info", "report", { part: index + 1, of: parts.length, actions });
     const notificationRetryable = report.notification.status === "failed" && report.notification.retryable;
     if (report.retryable || notificationRetryable) {
       const failures = report.actions
