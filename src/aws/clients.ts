@@ -30,6 +30,12 @@ export interface AwsClientOptions {
    */
   readonly connectionTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /**
+   * `none`: retry what the SDK would retry (throttling, transient and server errors), at once and
+   * without client-side rate limiting. For tests, so a throttling test does not sleep through the
+   * SDK's back-off; never for AWS itself.
+   */
+  readonly retryDelays?: "sdk" | "none";
   /** Called once per created client, e.g. to add middleware in tests. */
   readonly onClient?: (client: AnyClient, service: ServiceName, region: string) => void;
 }
@@ -54,6 +60,36 @@ export interface ClientConfig {
   };
   readonly credentials?: NonNullable<AwsClientOptions["credentials"]>;
   readonly endpoint?: string;
+  readonly retryStrategy?: ImmediateRetries;
+}
+
+interface RetryToken {
+  getRetryCount(): number;
+  getRetryDelay(): number;
+}
+
+/** The SDK's retry strategy interface (RetryStrategyV2), as far as `immediateRetries` needs it. */
+export interface ImmediateRetries {
+  readonly mode: "standard";
+  acquireInitialRetryToken(scope: string): Promise<RetryToken>;
+  refreshRetryTokenForRetry(token: RetryToken, error: { errorType: string }): Promise<RetryToken>;
+  recordSuccess(token: RetryToken): void;
+}
+
+/** Retries throttling, transient and server errors up to `maxAttempts` attempts, with no delay. */
+export function immediateRetries(maxAttempts: number): ImmediateRetries {
+  const token = (count: number): RetryToken => ({ getRetryCount: () => count, getRetryDelay: () => 0 });
+  return {
+    mode: "standard",
+    acquireInitialRetryToken: async () => token(0),
+    refreshRetryTokenForRetry: async (previous, error) => {
+      const count = previous.getRetryCount() + 1;
+      if (count >= maxAttempts || !["THROTTLING", "TRANSIENT", "SERVER_ERROR"].includes(error.errorType))
+        throw new Error("no more retries");
+      return token(count);
+    },
+    recordSuccess: () => {},
+  };
 }
 
 export interface AwsClients {
@@ -93,6 +129,7 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     },
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(endpoint ? { endpoint } : {}),
+    ...(options.retryDelays === "none" ? { retryStrategy: immediateRetries(options.maxAttempts ?? 5) } : {}),
   });
   const get = <C extends AnyClient>(service: ServiceName, region: string, make: () => C): C => {
     const key = `${service}:${region}`;

@@ -31,6 +31,14 @@ export interface CommandContext {
   readonly aws: CommandAws;
   /** Interrupt (Ctrl-C) of a long command: aborts in-flight AWS calls. */
   readonly signal: AbortSignal;
+  /** Replaces the wall clock (tests poll `bake --wait` on the local AWS's clock). */
+  readonly clock?: CliClock;
+}
+
+/** Time as a command sees it: what time it is, and waiting. */
+export interface CliClock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
 }
 
 /** Ports for the commands; the composition root (src/cli/aws.ts) builds them over SDK clients. */
@@ -51,6 +59,7 @@ export interface ContextInit {
   readonly regions: readonly string[] | undefined;
   readonly aws: CommandAws;
   readonly signal: AbortSignal;
+  readonly clock?: CliClock;
 }
 
 export function createContext(init: ContextInit): CommandContext {
@@ -63,6 +72,7 @@ export function createContext(init: ContextInit): CommandContext {
     regions: init.regions,
     signal: init.signal,
     aws: init.aws,
+    ...(init.clock ? { clock: init.clock } : {}),
     // Loaded on first use: `--version` and usage errors never pay for YAML, schemas or rendering.
     project: () => {
       project ??= import("../config/load.js").then(({ loadProject }) => loadProject(init.projectRoot));

@@ -14,6 +14,7 @@ import {
   isOpsRigError,
 } from "../errors.js";
 import {
+  type CliClock,
   type CommandAws,
   type CommandContext,
   createContext,
@@ -81,6 +82,8 @@ export interface CliIo {
   readonly signal?: AbortSignal;
   /** The AWS to talk to, instead of SDK clients from the environment (tests use an in-memory AWS). */
   readonly aws?: CommandAws;
+  /** Replaces the wall clock (tests drive `bake --wait` on the local AWS's clock). */
+  readonly clock?: CliClock;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage or bad input files). */
@@ -158,6 +161,7 @@ export async function main(
         regions: parseRegions([...(options.region ?? []), ...(options.regions ?? [])]),
         aws,
         signal,
+        ...(io.clock ? { clock: io.clock } : {}),
       });
     }
     return context;
