@@ -70,6 +70,16 @@ describe("the command line refuses bad input: exit 2, the flag named, nothing ch
       [...launch, "--ssh-cidr", "010.8.0.0/16"],
       /--ssh-cidr: "010\.8\.0\.0\/16" is not a CIDR/,
     ],
+    [
+      "--concurrency 0",
+      ["bake", "--concurrency", "0"],
+      /^ops-rig: --concurrency: "0" is not a whole number from 1 to 1024/,
+    ],
+    [
+      "--concurrency 2.5",
+      ["bake", "--concurrency", "2.5"],
+      /^ops-rig: --concurrency: "2\.5" is not a whole number/,
+    ],
     ["--case ''", [...launch, "--case", ""], /^ops-rig: --case: the case id is empty/],
     ["--case '  '", [...launch, "--case", "  "], /--case: the case id is empty/],
     [
@@ -172,6 +182,23 @@ describe("the command line against the in-memory AWS", () => {
       "manifest.json",
       "recipes",
     ]);
+  });
+
+  it("bake: a bad OPS_RIG_CONCURRENCY is refused by name before any AWS call", async () => {
+    const { aws, io } = fake();
+    const result = await runCli(["bake", "--toolset", "light"], { OPS_RIG_CONCURRENCY: "lots" }, io);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      'ops-rig: OPS_RIG_CONCURRENCY: "lots" is not a whole number from 1 to 1024',
+    );
+    expect(aws.calls()).toEqual([]);
+    // The flag wins over the environment.
+    const flagged = await runCli(
+      ["bake", "--toolset", "light", "--concurrency", "2"],
+      { OPS_RIG_CONCURRENCY: "lots" },
+      io,
+    );
+    expect(flagged.code).toBe(0);
   });
 
   it("bake: exit 3 when only the notification failed, and the report says so", async () => {

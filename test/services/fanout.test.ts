@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { PARTITION_REGIONS } from "../../src/config/regions.js";
 import { createHandler, REPORT_PART_BYTES, reportParts } from "../../src/lambda/handler.js";
+import { parseConcurrency } from "../../src/pipeline/apply.js";
 import type { PipelineProject } from "../../src/pipeline/run.js";
 import { shippedProject } from "../helpers/shipped.js";
 import { converge, fakeWorld, HOME, run } from "./fake-world.js";
@@ -79,6 +80,26 @@ describe("a fleet run on the in-memory AWS (16 lines × 17 regions)", () => {
     );
     const parts = logs.filter((l) => l.message === "report");
     expect(parts.flatMap((p) => p.data?.actions as unknown[])).toEqual(full.actions);
+  });
+
+  it("the Lambda honours OPS_RIG_CONCURRENCY and refuses a bad one by name, changing nothing", async () => {
+    const world = fakeWorld(project);
+    const handler = (value: string) =>
+      createHandler({
+        project: async () => project,
+        ports: () => world.aws.ports,
+        now: world.clock.now,
+        sleep: world.clock.sleep,
+        log: () => {},
+        concurrency: () => parseConcurrency(value, "OPS_RIG_CONCURRENCY"),
+      });
+    expect(await handler("0")({ kind: "nightly" })).toEqual({
+      outcome: "failed",
+      code: "USAGE",
+      message: 'OPS_RIG_CONCURRENCY: "0" is not a whole number from 1 to 1024',
+    });
+    expect(world.aws.calls()).toEqual([]);
+    expect(await handler("8")({ kind: "nightly" })).toMatchObject({ outcome: "run", status: "ok" });
   });
 
   it("cuts the logged report into parts under the size of a log event", () => {
