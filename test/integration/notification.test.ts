@@ -1,5 +1,8 @@
+import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { describe, expect, it } from "vitest";
+import { createAwsClients } from "../../src/aws/clients.js";
+import { createReportStoreAdapter } from "../../src/aws/s3.js";
 import { createSnsAdapter } from "../../src/aws/sns.js";
 import { loadProject } from "../../src/config/load.js";
 import {
@@ -70,6 +73,45 @@ describe("the run's notification through SNS (moto) to an SQS subscriber", () =>
       expect(error.message).toMatch(/Message too long/);
     } finally {
       deployment.destroy();
+    }
+  });
+});
+
+describe("the full report in the logs bucket (moto's S3)", () => {
+  it("stores the report as JSON under reports/ and answers its s3:// location", async () => {
+    const config = local.aws.clientConfig("us-east-1");
+    const clients = createAwsClients({
+      endpoint: config.endpoint,
+      credentials: config.credentials,
+      maxAttempts: 1,
+    });
+    const s3 = new S3Client({ ...config, forcePathStyle: true });
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: "ops-rig-logs" }));
+      const store = createReportStoreAdapter((region) => clients.s3(region));
+      const body = JSON.stringify(fleetReport());
+      const location = await store.putReport(
+        "us-east-1",
+        "ops-rig-logs",
+        "reports/2026-11-29T02-00-00-000Z-nightly.json",
+        body,
+      );
+      expect(location).toBe("s3://ops-rig-logs/reports/2026-11-29T02-00-00-000Z-nightly.json");
+      const stored = await s3.send(
+        new GetObjectCommand({
+          Bucket: "ops-rig-logs",
+          Key: "reports/2026-11-29T02-00-00-000Z-nightly.json",
+        }),
+      );
+      expect(stored.ContentType).toBe("application/json");
+      expect(await stored.Body?.transformToString()).toBe(body);
+      // A bucket that does not exist: an AwsCallError naming the call and region, not a crash.
+      await expect(store.putReport("us-east-1", "ops-rig-missing", "reports/x.json", "{}")).rejects.toThrow(
+        /s3:PutObject in us-east-1 failed/,
+      );
+    } finally {
+      clients.destroy();
+      s3.destroy();
     }
   });
 });
