@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -136,41 +137,72 @@ interface ShellcheckFinding {
   message: string;
 }
 
+/** Where shellcheck's findings are kept, by script content (a script that did not change is not re-checked). */
+export interface ShellcheckCache {
+  readonly dir: string;
+  /** shellcheck's version: part of the key, so an upgrade checks everything again. */
+  readonly version: string;
+}
+
+const ARGS = ["--shell=bash", "--format=json1", "--severity=style", `--exclude=${EXCLUDED_CHECKS.join(",")}`];
+
 /**
  * Runs shellcheck over the scripts and returns its findings. One shellcheck process per core checks
  * a share of the scripts, written to a temporary folder: a process per script cost more in start-up
- * (shellcheck is a Haskell binary) than the checking itself.
+ * (shellcheck is a Haskell binary) than the checking itself. With a cache, findings are keyed by
+ * shellcheck's version, its arguments and the script's text, and only new scripts are checked.
  */
-export async function shellcheckScripts(scripts: readonly ShellScript[]): Promise<Problem[]> {
+export async function shellcheckScripts(
+  scripts: readonly ShellScript[],
+  cache?: ShellcheckCache,
+): Promise<Problem[]> {
   const problems: Problem[] = [];
-  if (scripts.length === 0) return problems;
+  const report = (script: ShellScript, findings: readonly ShellcheckFinding[]) => {
+    for (const finding of findings) {
+      const where = script.locate(finding.line);
+      problems.push({
+        file: where.file,
+        ...(where.line !== undefined ? { line: where.line } : {}),
+        path: script.label.split(" ").slice(1).join(" "),
+        message: `shellcheck SC${finding.code} (${finding.level}): ${finding.message}`,
+      });
+    }
+  };
+  const keyOf = (script: ShellScript) =>
+    cache
+      ? join(
+          cache.dir,
+          `${createHash("sha256")
+            .update(`${cache.version}\0${ARGS.join(" ")}\0${script.text}`)
+            .digest("hex")}.json`,
+        )
+      : undefined;
+  const unchecked: ShellScript[] = [];
+  for (const script of scripts) {
+    const key = keyOf(script);
+    const cached = key ? await readFile(key, "utf8").catch(() => undefined) : undefined;
+    if (cached === undefined) unchecked.push(script);
+    else report(script, JSON.parse(cached) as ShellcheckFinding[]);
+  }
+  if (unchecked.length === 0) return sortProblems(problems);
   const dir = await mkdtemp(join(tmpdir(), "ops-rig-shellcheck-"));
   try {
     const files = await Promise.all(
-      scripts.map(async (script, index) => {
+      unchecked.map(async (script, index) => {
         const file = join(dir, `${String(index).padStart(4, "0")}.sh`);
         await writeFile(file, script.text);
         return file;
       }),
     );
-    const byFile = new Map(files.map((file, index) => [file, scripts[index] as ShellScript]));
+    const byFile = new Map(files.map((file, index) => [file, unchecked[index] as ShellScript]));
+    const found = new Map<string, ShellcheckFinding[]>(files.map((f) => [f, []]));
     const processes = Math.max(1, Math.min(2, availableParallelism()));
     const shares = Array.from({ length: processes }, (_, p) => files.filter((_, i) => i % processes === p));
     await Promise.all(
       shares
         .filter((share) => share.length > 0)
         .map(async (share) => {
-          const result = await execa(
-            "shellcheck",
-            [
-              "--shell=bash",
-              "--format=json1",
-              "--severity=style",
-              `--exclude=${EXCLUDED_CHECKS.join(",")}`,
-              ...share,
-            ],
-            { reject: false },
-          );
+          const result = await execa("shellcheck", [...ARGS, ...share], { reject: false });
           if (result.exitCode !== 0 && result.exitCode !== 1) {
             const labels = share.map((f) => byFile.get(f)?.label).join(", ");
             throw new LocalRunError(
@@ -178,31 +210,34 @@ export async function shellcheckScripts(scripts: readonly ShellScript[]): Promis
               `shellcheck could not check ${labels}: ${result.stderr}`,
             );
           }
-          const findings = (
+          const comments = (
             JSON.parse(result.stdout || '{"comments":[]}') as {
               comments: (ShellcheckFinding & { file: string })[];
             }
           ).comments;
-          for (const finding of findings) {
-            const script = byFile.get(finding.file);
-            if (!script)
-              throw new LocalRunError(
-                "SHELLCHECK_FAILED",
-                `shellcheck reported an unknown file ${finding.file}`,
-              );
-            const where = script.locate(finding.line);
-            problems.push({
-              file: where.file,
-              ...(where.line !== undefined ? { line: where.line } : {}),
-              path: script.label.split(" ").slice(1).join(" "),
-              message: `shellcheck SC${finding.code} (${finding.level}): ${finding.message}`,
-            });
+          for (const { file, ...finding } of comments) {
+            const list = found.get(file);
+            if (!list)
+              throw new LocalRunError("SHELLCHECK_FAILED", `shellcheck reported an unknown file ${file}`);
+            list.push(finding);
           }
         }),
     );
+    if (cache) await mkdir(cache.dir, { recursive: true }).catch(() => undefined);
+    for (const [file, findings] of found) {
+      const script = byFile.get(file) as ShellScript;
+      report(script, findings);
+      const key = keyOf(script);
+      // A cache that cannot be written only costs the next run its speed.
+      if (key) await writeFile(key, JSON.stringify(findings)).catch(() => undefined);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+  return sortProblems(problems);
+}
+
+function sortProblems(problems: Problem[]): Problem[] {
   return problems.sort((a, b) =>
     `${a.file}:${String(a.line).padStart(6)}`.localeCompare(`${b.file}:${String(b.line).padStart(6)}`),
   );

@@ -1,6 +1,14 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseProject } from "../../src/config/parse.js";
-import { componentScripts, ensureShellcheck, shellcheckScripts } from "../../src/lint/shellcheck.js";
+import {
+  componentScripts,
+  ensureShellcheck,
+  type ShellScript,
+  shellcheckScripts,
+} from "../../src/lint/shellcheck.js";
 import { renderProject } from "../../src/render/index.js";
 import { removeProject, runCli, shippedFiles, writeProject } from "../helpers/project.js";
 
@@ -107,6 +115,50 @@ describe("validate: ops-rig's style rules warn, AWS's rules fail", () => {
       expect(document).toContain('permissions: "0750"');
     } finally {
       await removeProject(dir);
+    }
+  });
+});
+
+describe("shellcheck's findings cache", () => {
+  it("checks a script once per content and version, and reports from the cache after", async () => {
+    const version = await ensureShellcheck();
+    const dir = await mkdtemp(join(tmpdir(), "ops-rig-shellcheck-cache-"));
+    try {
+      const script = (text: string): ShellScript => ({
+        label: "components/x.yaml phases.build.Step",
+        text,
+        locate: (line) => ({ file: "components/x.yaml", line: 10 + line }),
+      });
+      const cache = { dir, version };
+      const bad = script("#!/bin/bash\necho $1\n");
+      const first = await shellcheckScripts([bad, script("#!/bin/bash\necho ok\n")], cache);
+      expect(first.map((p) => p.message)).toEqual([expect.stringMatching(/^shellcheck SC2086/)]);
+      const entries = await readdir(dir);
+      expect(entries).toHaveLength(2);
+      // What the cache says is what the next run reports, without running shellcheck on it.
+      for (const entry of entries) {
+        const path = join(dir, entry);
+        const findings = JSON.parse(await readFile(path, "utf8")) as unknown[];
+        if (findings.length > 0)
+          await writeFile(
+            path,
+            JSON.stringify([{ line: 1, column: 1, level: "error", code: 9999, message: "cached" }]),
+          );
+      }
+      const second = await shellcheckScripts([bad], cache);
+      expect(second).toEqual([
+        {
+          file: "components/x.yaml",
+          line: 11,
+          path: "phases.build.Step",
+          message: "shellcheck SC9999 (error): cached",
+        },
+      ]);
+      // Another shellcheck version checks again.
+      const upgraded = await shellcheckScripts([bad], { dir, version: `${version}-next` });
+      expect(upgraded.map((p) => p.message)).toEqual([expect.stringMatching(/^shellcheck SC2086/)]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Command } from "commander";
 import { ConfigError, formatProblem } from "../../errors.js";
 import {
@@ -6,6 +7,7 @@ import {
   type ShellScript,
   shellcheckScripts,
 } from "../../lint/shellcheck.js";
+import { defaultCacheDir } from "../../local/base.js";
 import type { CommandContext } from "../context.js";
 
 export function registerValidate(program: Command, context: () => CommandContext): void {
@@ -35,7 +37,11 @@ export function registerValidate(program: Command, context: () => CommandContext
           });
         }
       }
-      const problems = await shellcheckScripts(scripts);
+      // Findings are cached by script content: an unchanged script is not checked again.
+      const problems = await shellcheckScripts(scripts, {
+        dir: join(defaultCacheDir(ctx.env), "shellcheck"),
+        version: shellcheckVersion,
+      });
       if (problems.length > 0) throw new ConfigError(problems);
 
       const summary = {
