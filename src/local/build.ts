@@ -19,6 +19,7 @@ import type {
   LocalComponentInput,
   LocalComponentSummary,
   LocalPhase,
+  LocalSkippedStep,
   LocalStepFailure,
 } from "./types.js";
 import { isLocalBase } from "./types.js";
@@ -84,6 +85,14 @@ export function planComponents(components: readonly LocalComponentInput[]): Plan
     const checked = checkAwstoeDocument(file, input.document);
     problems.push(...checked.problems);
     if (!checked.document) continue;
+    const stepNames = new Set(checked.document.phases.flatMap((p) => p.steps.map((s) => s.name)));
+    for (const step of Object.keys(input.skipSteps ?? {}))
+      if (!stepNames.has(step))
+        problems.push({
+          file,
+          path: `local.steps`,
+          message: `the toolset skips step "${step}" locally, but the component has no such step (it has: ${[...stepNames].join(", ")})`,
+        });
     const { variables, missing, unknown } = documentVariables(checked.document, input.parameters);
     for (const name of missing)
       problems.push({
@@ -211,6 +220,19 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
           : c.result,
       ...(c.input.skipReason ? { skipReason: c.input.skipReason } : {}),
     }));
+  // Every step a local build does not run is listed with its reason, in the order it would run.
+  const skipped: LocalSkippedStep[] = [];
+  for (const c of planned)
+    if (c.input.skipReason)
+      for (const phase of c.document.phases)
+        if (isLocalPhase(phase.name))
+          for (const step of phase.steps)
+            skipped.push({
+              component: c.input.name,
+              phase: phase.name,
+              step: step.name,
+              reason: c.input.skipReason,
+            });
   for (const c of planned)
     if (c.input.skipReason)
       emit("done", c.input.name, `skipped: ${c.input.skipReason}`, {
@@ -229,7 +251,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
       phase: unsupported.phase,
       step: unsupported.step,
     });
-    return { ok: false, failure: unsupported, components: summaries(), seconds: elapsed() };
+    return { ok: false, failure: unsupported, components: summaries(), skipped, seconds: elapsed() };
   }
   const runnable = planned.filter((c) => !c.input.skipReason);
   if (runnable.length === 0) {
@@ -243,6 +265,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
         message: "no component is locally runnable: 0 steps would execute, which proves nothing",
       },
       components: summaries(),
+      skipped,
       seconds: elapsed(),
     };
   }
@@ -333,10 +356,21 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
             outputs: component.outputs,
             executor,
             now: clock,
+            ...(component.input.skipSteps
+              ? { skipSteps: new Map(Object.entries(component.input.skipSteps)) }
+              : {}),
             emit: (type, subject, message, data) =>
               emit(type, subject, message, data as Record<string, unknown>),
             ...(signal ? { signal } : {}),
           });
+          for (const record of outcome.steps)
+            if (record.localSkipReason !== undefined)
+              skipped.push({
+                component: component.input.name,
+                phase,
+                step: record.step,
+                reason: record.localSkipReason,
+              });
           component.stepsRun += outcome.stepsRun;
           component.seconds += outcome.seconds;
           if (outcome.failure) {
@@ -360,6 +394,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
       ok: false,
       failure,
       components: summaries(),
+      skipped,
       ...(await keep()),
       seconds: elapsed(),
     });
@@ -432,6 +467,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
     return {
       ok: true,
       components: summaries(),
+      skipped,
       ...(await keep()),
       ...(image ? { image } : {}),
       seconds: elapsed(),

@@ -17,6 +17,8 @@ export interface LocalComponentInput {
   readonly parameters: Readonly<Record<string, string>>;
   /** Set when the toolset marks the component not locally runnable: skipped and reported, never silently. */
   readonly skipReason?: string;
+  /** Steps (by name, any phase) the toolset marks as not runnable locally, with the reason. */
+  readonly skipSteps?: Readonly<Record<string, string>>;
 }
 
 export interface LocalBuildOptions {
@@ -56,10 +58,20 @@ export interface LocalComponentSummary {
   readonly skipReason?: string;
 }
 
+/** A step a local build did not run, and why (the whole component's reason, or the step's). */
+export interface LocalSkippedStep {
+  readonly component: string;
+  readonly phase: LocalPhase;
+  readonly step: string;
+  readonly reason: string;
+}
+
 export interface LocalBuildResult {
   readonly ok: boolean;
   readonly failure?: LocalStepFailure;
   readonly components: readonly LocalComponentSummary[];
+  /** Every step not run locally, with its reason: nothing is skipped silently. */
+  readonly skipped: readonly LocalSkippedStep[];
   readonly seconds: number;
   /** The image root, when `keep` was given. */
   readonly rootDir?: string;

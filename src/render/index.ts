@@ -1,10 +1,12 @@
 import { BASE_INFO } from "../config/bases.js";
 import type { ProjectConfig, Toolset } from "../config/types.js";
 import { ConfigError, type Problem } from "../errors.js";
+import { checkToolAvailability } from "./availability.js";
 import { type RenderedCloudInit, renderCloudInit } from "./cloudinit.js";
 import { checkPrelude, type RenderedComponent, renderComponent } from "./component.js";
 import { checkToolsetAgainstComponents, type RecipeShape, renderRecipe } from "./recipe.js";
 
+export * from "./availability.js";
 export * from "./awstoe.js";
 export * from "./bash.js";
 export * from "./cloudinit.js";
@@ -47,7 +49,10 @@ export function renderProject(config: ProjectConfig): RenderedProject {
   }
   const toolsets: RenderedToolset[] = [];
   for (const toolset of config.toolsets) {
-    const toolsetProblems = checkToolsetAgainstComponents(toolset, components);
+    const toolsetProblems = [
+      ...checkToolsetAgainstComponents(toolset, components),
+      ...checkToolAvailability(toolset),
+    ];
     problems.push(...toolsetProblems);
     const members = toolset.components.map((ref) => components.get(ref.name));
     if (toolsetProblems.length > 0 || members.some((m) => m === undefined)) continue;

@@ -196,6 +196,11 @@ function report(output: Output, result: LocalBuildResult, what: string): void {
         { header: "result", value: (c) => resultText(output, c) },
       ]),
     );
+    if (result.skipped.length > 0) {
+      output.out(`\nnot run locally (${result.skipped.length} steps):`);
+      for (const s of result.skipped)
+        output.out(`  ${s.component} / ${s.phase} / ${s.step}: ${paint(output, "yellow", s.reason)}`);
+    }
     const steps = result.components.reduce((n, c) => n + c.stepsRun, 0);
     output.out(
       `\n${what}: ${result.ok ? paint(output, "green", "passed") : paint(output, "red", "FAILED")}, ${steps} steps in ${formatSeconds(result.seconds)}`,
