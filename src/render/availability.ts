@@ -13,12 +13,16 @@ export type ToolSource =
   | { readonly kind: "ppa"; readonly detail: string }
   | { readonly kind: "venv"; readonly detail: string }
   | { readonly kind: "installer"; readonly detail: string }
+  /** A build step, not a tool (the upgrade at the start, the cleanup at the end). */
+  | { readonly kind: "step"; readonly detail: string }
   | { readonly kind: "none"; readonly reason: string };
 
 const DISTRIBUTION: ToolSource = { kind: "package", detail: "the distribution's archive" };
 
 /** Components whose source differs per base or arch; every other one comes from the archive. */
 const SOURCES: Readonly<Record<string, (base: Base, arch: Arch) => ToolSource>> = {
+  "base-upgrade": () => ({ kind: "step", detail: "full upgrade at the start of every build" }),
+  "image-cleanup": () => ({ kind: "step", detail: "nothing of the build ships" }),
   "aws-cli": (base) =>
     base.startsWith("debian")
       ? { kind: "package", detail: "Debian's awscli (v2)" }
@@ -97,6 +101,7 @@ const SHORT: Readonly<Record<ToolSource["kind"], string>> = {
   ppa: "PPA",
   venv: "pinned venv",
   installer: "installer",
+  step: "build step",
   none: "—",
 };
 
