@@ -7,8 +7,8 @@ import { BASE_INFO } from "../config/bases.js";
 import { ConfigError, LocalRunError, type Problem } from "../errors.js";
 import { type EventSink, type EventType, ignoreEvents } from "../events.js";
 import { type AwstoeDocument, checkAwstoeDocument } from "../render/awstoe.js";
-import { type BootDisk, writeBootDisk } from "./boot.js";
 import { defaultCacheDir, hostArch, prepareBase, TAR_FLAGS } from "./base.js";
+import { type BootDisk, writeBootDisk } from "./boot.js";
 import { OWNER_FILE, processesUnder, reapProcessesUnder, sweepAbandonedWork } from "./cleanup.js";
 import { type PhaseOutcome, runPhase } from "./engine.js";
 import { checkMirror, hostMirror, rootSources } from "./mirror.js";
@@ -381,7 +381,9 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
     if (options.bootDisk) {
       emit("start", "boot disk", `writing ${options.bootDisk}`, { kind: "image" });
       bootDisk = await writeBootDisk(buildRoot, resolve(options.bootDisk), signal);
-      emit("done", "boot disk", `wrote ${bootDisk.disk} (kernel ${bootDisk.kernelVersion})`, { kind: "image" });
+      emit("done", "boot disk", `wrote ${bootDisk.disk} (kernel ${bootDisk.kernelVersion})`, {
+        kind: "image",
+      });
     }
     if (options.out) {
       const out = resolve(options.out);
