@@ -157,8 +157,7 @@ async function bootCommand(
     ? `stock ${base} with the ${flags.toolset} cloud-init`
     : `${flags.toolset} on ${base}`;
   if (ctx.output.json) ctx.output.writeJson({ ...(build ? { build } : {}), ...(boot ? { boot } : {}) });
-  else if (build)
-    report({ ...ctx.output, json: false } as Output, build, `${flags.toolset} on ${base} (build)`);
+  else if (build) report(ctx.output, build, `${flags.toolset} on ${base} (build)`);
   if (build && !build.ok && build.failure && !boot) {
     const f = build.failure;
     throw new LocalRunError(
