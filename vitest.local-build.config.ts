@@ -5,6 +5,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/local-build/**/*.test.ts"],
+    // The full tier (heavy boot, failure fixtures that cost a boot each) runs with
+    // OPS_RIG_LOCAL_FULL=1: `npm run test:local-build:full`.
+    exclude: process.env.OPS_RIG_LOCAL_FULL === "1" ? [] : ["test/local-build/**/*.full.test.ts"],
     globalSetup: ["test/local-build/setup.ts"],
     // One build at a time: they share two cores and the base cache.
     fileParallelism: false,
