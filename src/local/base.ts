@@ -17,7 +17,7 @@ import type { LocalBase } from "./types.js";
  */
 
 /** Bump when the way the base is built changes, so cached tarballs are rebuilt. */
-const BASE_RECIPE_VERSION = 2;
+const BASE_RECIPE_VERSION = 3;
 /** A cached base older than this is rebuilt, so local builds do not drift far behind the archive. */
 export const BASE_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -29,6 +29,8 @@ export const AMI_PACKAGES: readonly string[] = [
   "gnupg",
   "sudo",
   "systemd",
+  // /sbin/init: without it the kernel finds nothing to start (cloud images boot systemd this way).
+  "systemd-sysv",
   "python3",
   "lsb-release",
   "iproute2",

@@ -373,6 +373,20 @@ function stripAnsi(text: string): string {
   return text.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "");
 }
 
-export function cloudInitFinished(console: string): boolean {
-  return /Cloud-init v\. \S+ finished/.test(console);
+/**
+ * Why a boot can no longer reach SSH, when the console says so: the wait ends at once instead of
+ * at the timeout. Undefined while the boot may still get there.
+ */
+export function bootDeadEnd(console: string): string | undefined {
+  const text = console.replace(/\r/g, "");
+  const panic = /^.*Kernel panic.*$/m.exec(text);
+  if (panic) return panic[0].trim();
+  const noInit = /run-init: \/sbin\/init: No such file or directory/.exec(text);
+  if (noInit)
+    return "the root has no /sbin/init (the initramfs gave up and opened a shell): is systemd-sysv installed?";
+  if (/ALERT! .* does not exist\.\s+Dropping to a shell!/.test(text))
+    return `the initramfs did not find the root disk: ${/ALERT! .*/.exec(text)?.[0] ?? ""}`;
+  if (/You are in emergency mode|Give root password for maintenance/.test(text))
+    return `systemd entered emergency mode: ${consoleSummary(text)}`;
+  return undefined;
 }

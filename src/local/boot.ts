@@ -8,6 +8,7 @@ import { LocalRunError } from "../errors.js";
 import { type EventSink, type EventType, ignoreEvents } from "../events.js";
 import {
   type BootCheckResult,
+  bootDeadEnd,
   consoleSummary,
   judgeHostKeys,
   judgeLimeCoverage,
@@ -382,6 +383,8 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
             ok: false,
             message: `the VM stopped before sshd answered: ${consoleSummary(await consoleText())}`,
           };
+        const deadEnd = bootDeadEnd(await consoleText());
+        if (deadEnd) return { ok: false, message: `the VM cannot reach sshd: ${deadEnd}` };
         const attempt = await ssh("echo ops-rig-ssh-ok", {
           timeoutMs: 60_000,
           extra: ["-o", "ConnectTimeout=10"],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  bootDeadEnd,
   consoleSummary,
   judgeHostKeys,
   judgeLimeCoverage,
@@ -247,6 +248,28 @@ users:
     expect(text.startsWith('Content-Type: multipart/mixed; boundary="OPS-RIG-BOOT-BOUNDARY"\n')).toBe(true);
     expect(text.trimEnd().endsWith("--OPS-RIG-BOOT-BOUNDARY--")).toBe(true);
     expect(multipartUserData([rendered])).toBe(rendered);
+  });
+
+  it("ends the wait for SSH when the console shows a dead end", () => {
+    // What Debian 12's initramfs prints when the root has no init (seen booting a root without systemd-sysv).
+    const noInit = `Begin: Running /scripts/init-bottom ... done.
+run-init: can't execute '/sbin/init': No such file or directory
+run-init: /sbin/init: No such file or directory
+run-init: /etc/init: No such file or directory
+/bin/sh: 0: can't access tty; job control turned off
+# `;
+    expect(bootDeadEnd(noInit)).toMatch(/no \/sbin\/init .* systemd-sysv/);
+    expect(
+      bootDeadEnd(
+        "[    1.2] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n",
+      ),
+    ).toMatch(/^\[ +1\.2\] Kernel panic/);
+    expect(
+      bootDeadEnd(
+        "Gave up waiting for root file system device.\nALERT!  LABEL=x does not exist.  Dropping to a shell!\n",
+      ),
+    ).toMatch(/did not find the root disk/);
+    expect(bootDeadEnd("[  OK  ] Started ssh.service - OpenBSD Secure Shell server.\n")).toBeUndefined();
   });
 
   it("says how far a boot got, from the serial console", () => {
