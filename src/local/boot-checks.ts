@@ -373,6 +373,10 @@ function stripAnsi(text: string): string {
   return text.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "");
 }
 
+export function cloudInitFinished(console: string): boolean {
+  return /Cloud-init v\. \S+ finished/.test(console);
+}
+
 /**
  * Why a boot can no longer reach SSH, when the console says so: the wait ends at once instead of
  * at the timeout. Undefined while the boot may still get there.

@@ -9,6 +9,7 @@ import { type EventSink, type EventType, ignoreEvents } from "../events.js";
 import {
   type BootCheckResult,
   bootDeadEnd,
+  cloudInitFinished,
   consoleSummary,
   judgeHostKeys,
   judgeLimeCoverage,
@@ -139,6 +140,7 @@ export interface BootResult {
 }
 
 export const RESPONDER_USER = "responder";
+const SSH_GRACE_AFTER_CLOUD_INIT_MS = 90_000;
 export const RESPONDER_GROUP = "responders";
 
 const realSleep = (ms: number, signal?: AbortSignal) =>
@@ -377,14 +379,24 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
     let bootToSshSeconds: number | undefined;
     const sshUp = await check("ssh-key-login", async () => {
       let last = "";
+      let cloudInitDoneAt: number | undefined;
       for (;;) {
         if (qemuExited)
           return {
             ok: false,
             message: `the VM stopped before sshd answered: ${consoleSummary(await consoleText())}`,
           };
-        const deadEnd = bootDeadEnd(await consoleText());
+        const text = await consoleText();
+        const deadEnd = bootDeadEnd(text);
         if (deadEnd) return { ok: false, message: `the VM cannot reach sshd: ${deadEnd}` };
+        // Once cloud-init has finished, everything that starts at boot has started: an sshd that
+        // still does not answer a while later never will.
+        if (cloudInitDoneAt === undefined && cloudInitFinished(text)) cloudInitDoneAt = now();
+        if (cloudInitDoneAt !== undefined && now() - cloudInitDoneAt > SSH_GRACE_AFTER_CLOUD_INIT_MS)
+          return {
+            ok: false,
+            message: `sshd does not let ${RESPONDER_USER} in although cloud-init finished ${Math.round((now() - cloudInitDoneAt) / 1000)} s ago (last: ${last || "no answer"}); console: ${consoleSummary(text)}`,
+          };
         const attempt = await ssh("echo ops-rig-ssh-ok", {
           timeoutMs: 60_000,
           extra: ["-o", "ConnectTimeout=10"],
