@@ -17,7 +17,7 @@ import type { LocalBase } from "./types.js";
  */
 
 /** Bump when the way the base is built changes, so cached tarballs are rebuilt. */
-const BASE_RECIPE_VERSION = 3;
+const BASE_RECIPE_VERSION = 4;
 /** A cached base older than this is rebuilt, so local builds do not drift far behind the archive. */
 export const BASE_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -42,6 +42,9 @@ export const AMI_PACKAGES: readonly string[] = [
   // and (on first boot) makes the SSH host keys; sshd lets the responder in. `--boot` needs both.
   "cloud-init",
   "openssh-server",
+  // How Debian 12's cloud images bring up the network cloud-init configures (its eni renderer).
+  "ifupdown",
+  "isc-dhcp-client",
 ];
 
 export function kernelPackage(arch: string): string {
