@@ -1,9 +1,10 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BootOptions, type BootResult, bootPreflight, runBoot } from "./boot.js";
 import { runLocalBuild } from "./build.js";
+import { OWNER_FILE, sweepAbandonedWork } from "./cleanup.js";
 import type { LocalBuildOptions, LocalBuildResult } from "./types.js";
 
 /**
@@ -29,7 +30,9 @@ function diskRoot(): string {
 
 export async function runLocalBuildAndBoot(options: BuildAndBootOptions): Promise<BuildAndBootResult> {
   await bootPreflight();
+  await sweepAbandonedWork(diskRoot());
   const dir = await mkdtemp(join(diskRoot(), "ops-rig-boot-disk-"));
+  await writeFile(join(dir, OWNER_FILE), String(process.pid));
   try {
     const { boot: bootOptions, ...buildOptions } = options;
     const build = await runLocalBuild({ ...buildOptions, bootDisk: join(dir, "disk") });

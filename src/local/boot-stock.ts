@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BASE_INFO } from "../config/bases.js";
 import { LocalRunError } from "../errors.js";
@@ -6,7 +6,7 @@ import { type EventSink, ignoreEvents } from "../events.js";
 import { defaultCacheDir, hostArch, prepareBase } from "./base.js";
 import { type BootOptions, type BootResult, bootPreflight, runBoot, writeBootDisk } from "./boot.js";
 import { aptProxyCloudConfig, startAptProxy } from "./boot-apt.js";
-import { reapProcessesUnder } from "./cleanup.js";
+import { OWNER_FILE, reapProcessesUnder, sweepAbandonedWork } from "./cleanup.js";
 import { checkMirror, hostMirror } from "./mirror.js";
 import { LocalRoot } from "./root.js";
 import type { LocalBase } from "./types.js";
@@ -44,7 +44,9 @@ export async function runStockBoot(options: StockBootOptions): Promise<BootResul
   const cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
   const workRoot = resolve(options.workRoot ?? "/dev/shm");
   await mkdir(workRoot, { recursive: true });
+  await sweepAbandonedWork(workRoot);
   const work = await mkdtemp(join(workRoot, `ops-rig-stock-${options.base}-`));
+  await writeFile(join(work, OWNER_FILE), String(process.pid));
   const proxy = await startAptProxy(mirror, join(cacheDir, "apt-proxy"));
   try {
     sink({

@@ -37,6 +37,7 @@ import {
   rootKeyScript,
   SUDO_SCRIPT,
 } from "./boot-guest.js";
+import { OWNER_FILE, sweepAbandonedWork } from "./cleanup.js";
 import type { LocalRoot } from "./root.js";
 
 /**
@@ -209,7 +210,11 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
   const memoryMiB = options.memoryMiB ?? 768;
   const kvm = options.kvm ?? existsSync("/dev/kvm");
   const accel = kvm ? "kvm" : "tcg";
-  const work = await mkdtemp(join(resolve(options.workRoot ?? options.disk.dir), "ops-rig-boot-"));
+  const workRoot = resolve(options.workRoot ?? options.disk.dir);
+  // Boots of runs that were killed outright (SIGKILL: QEMU died with them) left their folders.
+  await sweepAbandonedWork(workRoot);
+  const work = await mkdtemp(join(workRoot, "ops-rig-boot-"));
+  await writeFile(join(work, OWNER_FILE), String(process.pid));
   const checks: BootCheckResult[] = [];
   let qemu: ReturnType<typeof spawn> | undefined;
   let qemuExit: Promise<number | null> | undefined;
