@@ -17,7 +17,7 @@ import type { LocalBase } from "./types.js";
  */
 
 /** Bump when the way the base is built changes, so cached tarballs are rebuilt. */
-const BASE_RECIPE_VERSION = 4;
+const BASE_RECIPE_VERSION = 5;
 /** A cached base older than this is rebuilt, so local builds do not drift far behind the archive. */
 export const BASE_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -45,6 +45,8 @@ export const AMI_PACKAGES: readonly string[] = [
   // How Debian 12's cloud images bring up the network cloud-init configures (its eni renderer).
   "ifupdown",
   "isc-dhcp-client",
+  // cloud-init sets the instance's locale (en_US.UTF-8 on Debian) with update-locale and locale-gen.
+  "locales",
 ];
 
 export function kernelPackage(arch: string): string {

@@ -142,6 +142,15 @@ export interface BootResult {
 
 export const RESPONDER_USER = "responder";
 const SSH_GRACE_AFTER_CLOUD_INIT_MS = 90_000;
+/**
+ * cloud-init is done when its final stage wrote result.json (`status --wait` returns as soon as
+ * an early module reports an error, while the final stage, which runs the bootstrap, still runs).
+ */
+const CLOUD_INIT_SCRIPT = `while [ ! -e /run/cloud-init/result.json ]; do sleep 3; done
+cloud-init status >/dev/null 2>&1; echo "rc=$?"
+cloud-init status --long 2>&1 | sed 's/^/status: /'
+echo "bootstrap=$(cat /var/lib/ops-rig/bootstrap.status 2>/dev/null)"
+`;
 export const RESPONDER_GROUP = "responders";
 
 const realSleep = (ms: number, signal?: AbortSignal) =>
@@ -427,10 +436,7 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
       // 2. cloud-init (and, on a stock image, the light bootstrap it runs) finished.
       const cloudInitOk = await check("cloud-init", async () => {
         const timeoutMs = options.cloudInitTimeoutMs ?? 30 * 60_000;
-        const run = await ssh(
-          `cloud-init status --wait >/dev/null 2>&1; echo "rc=$?"; cloud-init status --long 2>&1 | sed 's/^/status: /'; echo "bootstrap=$(cat /var/lib/ops-rig/bootstrap.status 2>/dev/null)"`,
-          { timeoutMs },
-        );
+        const run = await ssh(CLOUD_INIT_SCRIPT, { timeoutMs });
         const rc = markedValue(run.stdout, "rc");
         const detail = run.stdout
           .split("\n")
