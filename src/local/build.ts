@@ -8,6 +8,7 @@ import { ConfigError, LocalRunError, type Problem } from "../errors.js";
 import { type EventSink, type EventType, ignoreEvents } from "../events.js";
 import { type AwstoeDocument, checkAwstoeDocument } from "../render/awstoe.js";
 import { defaultCacheDir, hostArch, prepareBase, TAR_FLAGS } from "./base.js";
+import { type BootDisk, writeBootDisk } from "./boot.js";
 import { OWNER_FILE, processesUnder, reapProcessesUnder, sweepAbandonedWork } from "./cleanup.js";
 import { type PhaseOutcome, runPhase } from "./engine.js";
 import { checkMirror, hostMirror, rootSources } from "./mirror.js";
@@ -285,6 +286,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
   const roots: LocalRoot[] = [];
   let kept = false;
   let partialImage: string | undefined;
+  let bootDisk: BootDisk | undefined;
   emit("start", "local-build", `${options.base} (${arch}) in ${work}`, {
     kind: "build",
     work,
@@ -393,6 +395,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
     const fail = async (failure: LocalStepFailure): Promise<LocalBuildResult> => ({
       ok: false,
       failure,
+      ...(bootDisk ? { bootDisk } : {}),
       components: summaries(),
       skipped,
       ...(await keep()),
@@ -402,13 +405,22 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
     const buildFailure = await runPhases(buildRoot, BUILD_PHASES);
     if (buildFailure) return await fail(buildFailure);
     await finishRoot(buildRoot, FINISH_BUILD_ROOT, signal);
-    if (options.out) {
+    if (options.out || options.bootDisk) {
       const initramfs = await buildRoot.runScript(BUILD_INITRAMFS, signal ? { signal } : {});
       if (initramfs.exitCode !== 0)
         throw new LocalRunError(
           "INITRAMFS_FAILED",
           `building the image's initramfs failed:\n${initramfs.output.trim()}`,
         );
+    }
+    if (options.bootDisk) {
+      emit("start", "boot disk", `writing ${options.bootDisk}`, { kind: "image" });
+      bootDisk = await writeBootDisk(buildRoot, resolve(options.bootDisk), signal);
+      emit("done", "boot disk", `wrote ${bootDisk.disk} (kernel ${bootDisk.kernelVersion})`, {
+        kind: "image",
+      });
+    }
+    if (options.out) {
       const out = resolve(options.out);
       await mkdir(dirname(out), { recursive: true });
       partialImage = `${out}.partial-${process.pid}`;
@@ -470,6 +482,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
       skipped,
       ...(await keep()),
       ...(image ? { image } : {}),
+      ...(bootDisk ? { bootDisk } : {}),
       seconds: elapsed(),
     };
   } catch (error) {

@@ -1,4 +1,5 @@
 import type { EventSink } from "../events.js";
+import type { BootDisk } from "./boot.js";
 
 /** The Debian releases a local build can use as its base root. */
 export const LOCAL_BASES = ["debian-12", "debian-13"] as const;
@@ -29,6 +30,11 @@ export interface LocalBuildOptions {
   readonly keep?: boolean;
   /** Write the finished image root (after build and validate) as a tarball: a real local image. */
   readonly out?: string;
+  /**
+   * Write the finished image (after build and validate, with its initramfs) as a bootable raw disk
+   * plus its kernel and initramfs into this folder, for the boot proof (`--boot`).
+   */
+  readonly bootDisk?: string;
   /** Base tarball cache (default `$OPS_RIG_CACHE`, else `~/.cache/ops-rig`). */
   readonly cacheDir?: string;
   /** Abort: kill the processes, drop the mounts, remove the roots, reject. */
@@ -77,4 +83,6 @@ export interface LocalBuildResult {
   readonly rootDir?: string;
   /** The image tarball, when `out` was given and the build passed. */
   readonly image?: string;
+  /** The bootable disk, when `bootDisk` was given and the build and validate phases passed. */
+  readonly bootDisk?: BootDisk;
 }
