@@ -70,6 +70,11 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
       "Image Builder appends version and build number to every ARN; the pipeline's resources are all named ops-rig-* (DESIGN), in the home region only.",
   },
   {
+    match: /^<BuildLogsBucket[A-Za-z0-9]*\.Arn>\/reports\/\*$/,
+    reason:
+      "The pipeline's full run reports, one object per run named by its start time: write-only (s3:PutObject), under reports/ only, beside the Image Builder logs it cannot touch.",
+  },
+  {
     match: /^<[A-Za-z0-9]+\.Arn>\/\*$/,
     reason:
       "Objects of a bucket this stack creates (build logs, tools, memory captures): object keys are chosen at run time, so the ARN ends in /*.",

@@ -1,3 +1,4 @@
+import { LambdaClient } from "@aws-sdk/client-lambda";
 import { type AwsClients, createAwsClients, createPipelinePorts } from "../aws/index.js";
 import { createLambdaAdapter } from "../aws/lambda.js";
 import { createLaunchAdapter } from "../aws/launch.js";
@@ -41,7 +42,10 @@ export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws 
   return {
     ports: (homeRegion) => createPipelinePorts(get(), homeRegion, { signal }),
     launch: () => createLaunchAdapter((region) => get().ec2(region), { signal }),
-    lambda: () => createLambdaAdapter((region) => get().lambda(region), { signal }),
+    lambda: () =>
+      createLambdaAdapter((region) => get().other("lambda", region, (config) => new LambdaClient(config)), {
+        signal,
+      }),
     destroy: () => clients?.destroy(),
   };
 }

@@ -1,9 +1,10 @@
-import { z } from "zod";
+// A namespace import, not `{ z }`: esbuild can then keep only the members used (not all of zod).
+import * as z from "zod";
 import { ARCHES, BASES } from "./bases.js";
+import { REGION_PATTERN } from "./region-pattern.js";
 import { closestRegion, partitionOf } from "./regions.js";
 
-/** AWS region names (commercial, GovCloud, China, ISO). */
-export const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
+export { REGION_PATTERN } from "./region-pattern.js";
 
 /**
  * Names that end up inside Image Builder resource names (`ops-rig-<component>`,
