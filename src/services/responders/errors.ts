@@ -35,7 +35,7 @@ export class ResponderRefusedError extends OpsRigError {
     message: string,
     readonly flag?: string,
   ) {
-    super(code, "user", message);
+    super(code, "user", flag ? `${flag}: ${message}` : message);
   }
 }
 

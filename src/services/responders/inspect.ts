@@ -69,9 +69,12 @@ async function section<T>(read: () => Promise<T>): Promise<Section<T>> {
 export async function inspect(deps: ResponderDeps, request: InspectRequest): Promise<InspectResult> {
   return audited(deps, { ...request, command: "inspect", target: request.instanceId }, async () => {
     const { region, caseId } = request;
-    const instance = await findInstance(deps, region, request.instanceId);
-    const adopt = await adoptSteps(deps, request, instance);
+    const first = await findInstance(deps, region, request.instanceId);
+    const adopt = await adoptSteps(deps, request, first);
     const changes = await runSteps(deps, request, adopt);
+    // The report shows the instance as it is now, case tag included (the same after a crash and re-run).
+    const instance =
+      adopt.length > 0 && !request.dryRun ? await findInstance(deps, region, request.instanceId) : first;
     const groupIds = [...new Set(instance.interfaces.flatMap((e) => e.groups.map((g) => g.groupId)))];
     const since = new Date(deps.now().getTime() - (request.sinceHours ?? 72) * 3600_000);
     const report: InspectReport = {

@@ -208,7 +208,10 @@ export interface ResponderPort {
       readonly contentType: string;
     },
   ): Promise<void>;
-  /** CreateMultipartUpload and presigned UploadPart URLs valid for `expiresSeconds`. */
+  /**
+   * The key's multipart upload in progress, else CreateMultipartUpload; and presigned UploadPart
+   * URLs valid for `expiresSeconds`. Reusing the open upload keeps a re-run from leaving orphans.
+   */
   presignUpload(
     region: string,
     input: {
