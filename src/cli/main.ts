@@ -13,6 +13,7 @@ import { registerLocalBuild } from "./commands/local-build.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerPrune } from "./commands/prune.js";
 import { registerRender } from "./commands/render.js";
+import { registerResponders } from "./commands/responders.js";
 import { registerRollback } from "./commands/rollback.js";
 import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
@@ -114,6 +115,7 @@ export async function main(
     registerPrune,
     registerRollback,
     registerLocalBuild,
+    registerResponders,
   ]) {
     register(program, getContext);
   }

@@ -293,3 +293,23 @@ export function sameSet(a: readonly string[], b: readonly string[]): boolean {
   const y = [...new Set(b)].sort();
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
+
+/**
+ * The instance's own region: the one given, else the first candidate where it exists (the
+ * environment's region, then the pipeline's). Responders work where the instance is.
+ */
+export async function locateInstance(
+  port: Pick<ResponderPort, "instance">,
+  instanceId: string,
+  candidates: readonly string[],
+): Promise<string> {
+  if (!/^i-[0-9a-f]{8,17}$/.test(instanceId))
+    throw new ResponderRefusedError("BAD_INSTANCE_ID", `"${instanceId}" is not an instance id (i-...)`, "INSTANCE");
+  const regions = [...new Set(candidates.filter(Boolean))];
+  for (const region of regions) if (await port.instance(region, instanceId)) return region;
+  throw new ResourceNotFoundError(
+    instanceId,
+    regions.join(", ") || "any region",
+    "name its region with --region",
+  );
+}
