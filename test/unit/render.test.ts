@@ -89,6 +89,7 @@ describe("renderer", () => {
       "sleuthkit",
       "network-capture",
       "lime",
+      "evidence-mount",
       "responder-access",
       "hardening",
     ]);
