@@ -84,6 +84,7 @@ describe("evidence-mount in a Debian 12 root", () => {
         [
           "--mode=root",
           "--variant=minbase",
+          "--format=tar",
           `--include=${PACKAGES.join(",")}`,
           "bookworm",
           `${cache}.partial`,
