@@ -56,6 +56,7 @@ const sha256File = async (path: string) =>
 const probe = (image: string, name: string, mountPoint: string) => `
 set -euo pipefail
 L=$(losetup -f --show ${image})
+blockdev --setrw "$L"
 cleanup() { evidence-mount --case IR-7 --unmount ${name} >/dev/null 2>&1 || true; blockdev --setrw "$L" || true; losetup -d "$L"; }
 trap cleanup EXIT
 evidence-mount --case IR-7 --device "$L" --name ${name}
@@ -112,7 +113,10 @@ describe("evidence-mount in a Debian 12 root", () => {
     const lvm = await inRoot(`set -euo pipefail
 truncate -s 96M /fixtures/lvm.img
 L=$(losetup -f --show /fixtures/lvm.img)
-trap 'losetup -d "$L"' EXIT
+LV=""
+trap '[ -z "$LV" ] || losetup -d "$LV"; losetup -d "$L"' EXIT
+# A free loop device may keep a read-only flag from an earlier user: this one writes.
+blockdev --setrw "$L"
 pvcreate -q "$L"
 vgcreate -q evvg "$L"
 lvcreate --driverloaded n -an -Zn -q -y -L 40M -n data evvg 2>/dev/null
@@ -120,8 +124,8 @@ read -r start < <(pvs --noheadings --units b --nosuffix -o pe_start "$L")
 read -r ranges extent < <(lvs --noheadings --units b --nosuffix -o seg_pe_ranges,vg_extent_size evvg/data)
 range=\${ranges#*:}
 LV=$(losetup -f --show -o $((start + \${range%-*} * extent)) --sizelimit $(((\${range#*-} - \${range%-*} + 1) * extent)) /fixtures/lvm.img)
-mkfs.ext4 -q -F -d /fixtures/tree "$LV"
-losetup -d "$LV"`);
+blockdev --setrw "$LV"
+mkfs.ext4 -q -F -d /fixtures/tree "$LV"`);
     if (lvm.exitCode !== 0) throw new Error(`LVM fixture: ${lvm.stderr}`);
   });
 

@@ -33,6 +33,7 @@ export class FakeResponderAws {
   private crashAt = 0;
   private mutations = 0;
   private seq = 0;
+  private uploadSeq = 0;
 
   id(prefix: string): string {
     this.seq++;
@@ -122,7 +123,7 @@ export class FakeResponderAws {
       status: this.commandOutcome,
       stdout:
         this.commandOutcome === "Success"
-          ? `OPS_RIG_KERNEL=6.8.0-1015-aws\nOPS_RIG_UPLOAD_ID=${upload}\nOPS_RIG_PARTS=3\nOPS_RIG_BYTES=4362076160\nOPS_RIG_SHA256=${"ab".repeat(32)}\n`
+          ? `OPS_RIG_KERNEL=6.8.0-1015-aws\nOPS_RIG_PART=1 "etag-1"\nOPS_RIG_PART=2 "etag-2"\nOPS_RIG_UPLOAD_ID=${upload}\nOPS_RIG_PARTS=2\nOPS_RIG_BYTES=4362076160\nOPS_RIG_SHA256=${"ab".repeat(32)}\n`
           : "",
       stderr: this.commandOutcome === "Success" ? "" : "insmod: ERROR: could not insert module",
     });
@@ -335,26 +336,25 @@ export class FakeResponderAws {
     putObject: async (_r, input) => {
       this.objects.set(`${input.bucket}/${input.key}`, input.body);
     },
-    presignUpload: async (_r, input) => {
-      // Like the adapter: an upload in progress for the key is reused, never a second one.
-      const open = [...this.uploads].find(([, u]) => u.key === input.key && !u.completed)?.[0];
-      const uploadId = open ?? this.id("upload");
+    createUpload: async (_r, input) => {
+      // Own numbering: an abandoned upload (a crash before its id is tagged) shifts no other id.
+      const uploadId = `upload-${++this.uploadSeq}`;
       this.uploads.set(uploadId, { key: input.key, completed: false });
-      return {
-        uploadId,
-        partUrls: Array.from(
-          { length: input.parts },
-          (_, i) =>
-            `https://${input.bucket}.s3.amazonaws.com/${input.key}?partNumber=${i + 1}&uploadId=${uploadId}&X-Amz-Signature=x`,
-        ),
-      };
+      return uploadId;
     },
+    presignParts: async (_r, input) =>
+      Array.from(
+        { length: input.parts },
+        (_, i) =>
+          `https://${input.bucket}.s3.amazonaws.com/${input.key}?partNumber=${i + 1}&uploadId=${input.uploadId}&X-Amz-Signature=x`,
+      ),
     completeUpload: async (_r, input) => {
       const u = this.uploads.get(input.uploadId);
-      if (!u || u.completed) return 0;
+      if (!u || u.completed) return false;
+      if (input.parts.length === 0) throw new Error("no parts");
       u.completed = true;
       this.objects.set(`${input.bucket}/${input.key}`, "<lime capture>");
-      return 4362076160;
+      return true;
     },
     publish: async (topic, _s, message) => {
       this.published.push({ topic, message });

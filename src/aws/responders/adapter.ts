@@ -33,8 +33,6 @@ import {
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  ListPartsCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -520,77 +518,57 @@ export function createResponderAdapter(
         );
       }),
 
-    presignUpload: (region, input) =>
+    createUpload: (region, input) =>
       call("s3", "CreateMultipartUpload", region, async () => {
-        const s3 = clients.s3(region);
-        const open = await s3.send(
-          new ListMultipartUploadsCommand({ Bucket: input.bucket, Prefix: input.key }),
-          opts,
-        );
-        let uploadId = (open.Uploads ?? []).find((u) => u.Key === input.key)?.UploadId;
-        if (!uploadId) {
-          const created = await s3.send(
-            new CreateMultipartUploadCommand({ Bucket: input.bucket, Key: input.key }),
-            opts,
-          );
-          uploadId = created.UploadId;
-        }
-        if (!uploadId) throw new Error("CreateMultipartUpload returned no upload id");
-        const partUrls: string[] = [];
+        const out = await clients
+          .s3(region)
+          .send(new CreateMultipartUploadCommand({ Bucket: input.bucket, Key: input.key }), opts);
+        if (!out.UploadId) throw new Error("CreateMultipartUpload returned no upload id");
+        return out.UploadId;
+      }),
+
+    presignParts: (region, input) =>
+      call("s3", "UploadPart (presign)", region, async () => {
+        const urls: string[] = [];
         for (let part = 1; part <= input.parts; part++) {
-          partUrls.push(
+          urls.push(
             await getSignedUrl(
-              s3,
+              clients.s3(region),
               new UploadPartCommand({
                 Bucket: input.bucket,
                 Key: input.key,
-                UploadId: uploadId,
+                UploadId: input.uploadId,
                 PartNumber: part,
               }),
               { expiresIn: input.expiresSeconds },
             ),
           );
         }
-        return { uploadId, partUrls };
+        return urls;
       }),
 
     completeUpload: (region, input) =>
       call("s3", "CompleteMultipartUpload", region, async () => {
-        const s3 = clients.s3(region);
-        const parts: { PartNumber: number; ETag: string; Size: number }[] = [];
-        let marker: string | undefined;
         try {
-          for (;;) {
-            const page = await s3.send(
-              new ListPartsCommand({
-                Bucket: input.bucket,
-                Key: input.key,
-                UploadId: input.uploadId,
-                ...(marker ? { PartNumberMarker: marker } : {}),
-              }),
-              opts,
-            );
-            for (const p of page.Parts ?? [])
-              if (p.PartNumber && p.ETag)
-                parts.push({ PartNumber: p.PartNumber, ETag: p.ETag, Size: p.Size ?? 0 });
-            if (!page.IsTruncated) break;
-            marker = page.NextPartNumberMarker;
-          }
-          await s3.send(
+          await clients.s3(region).send(
             new CompleteMultipartUploadCommand({
               Bucket: input.bucket,
               Key: input.key,
               UploadId: input.uploadId,
-              MultipartUpload: { Parts: parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
+              MultipartUpload: {
+                Parts: [...input.parts]
+                  .sort((a, b) => a.partNumber - b.partNumber)
+                  .map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })),
+              },
             }),
             opts,
           );
+          return true;
         } catch (error) {
           // Completed by an earlier run that crashed before recording it: nothing left to do.
-          if (notFound(error, "NoSuchUpload")) return 0;
+          if (notFound(error, "NoSuchUpload")) return false;
           throw error;
         }
-        return parts.reduce((sum, p) => sum + p.Size, 0);
       }),
 
     publish: (topicArn, subject, message) => {

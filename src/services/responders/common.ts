@@ -304,7 +304,11 @@ export async function locateInstance(
   candidates: readonly string[],
 ): Promise<string> {
   if (!/^i-[0-9a-f]{8,17}$/.test(instanceId))
-    throw new ResponderRefusedError("BAD_INSTANCE_ID", `"${instanceId}" is not an instance id (i-...)`, "INSTANCE");
+    throw new ResponderRefusedError(
+      "BAD_INSTANCE_ID",
+      `"${instanceId}" is not an instance id (i-...)`,
+      "INSTANCE",
+    );
   const regions = [...new Set(candidates.filter(Boolean))];
   for (const region of regions) if (await port.instance(region, instanceId)) return region;
   throw new ResourceNotFoundError(

@@ -11,7 +11,7 @@ import {
 } from "./common.js";
 import { ResponderFailedError, ResponderRefusedError } from "./errors.js";
 import type { CommandInfo } from "./ports.js";
-import { RTAG } from "./tags.js";
+import { chunkKeys, chunkTag, RTAG, readChunks } from "./tags.js";
 
 export interface CaptureRequest extends CaseRequest {
   readonly instanceId: string;
@@ -111,7 +111,10 @@ export function captureScript(input: {
     '  [ "$size" -gt 0 ] || break',
     '  cat "$work/part" >&4',
     "  n=$((n + 1))",
-    '  curl -fsS --retry 5 -X PUT -T "$work/part" "$url" -o /dev/null',
+    // S3 answers each part with its ETag; CompleteMultipartUpload needs them (nobody may list parts).
+    '  etag=$(curl -fsS --retry 5 -X PUT -T "$work/part" "$url" -o /dev/null -D - | tr -d "\\r" | sed -n "s/^[Ee][Tt][Aa][Gg]: *//p")',
+    '  [ -n "$etag" ] || { echo "part $n: no ETag in the answer" >&2; exit 5; }',
+    '  echo "OPS_RIG_PART=$n $etag"',
     "  total=$((total + size))",
     '  [ "$size" -eq "$part_bytes" ] || break',
     "done",
@@ -132,13 +135,19 @@ export function parseCaptureOutput(stdout: string): {
   sha256?: string;
   bytes?: number;
   kernel?: string;
+  parts: { partNumber: number; etag: string }[];
 } {
   const value = (key: string) => new RegExp(`^OPS_RIG_${key}=(.*)$`, "m").exec(stdout)?.[1]?.trim();
+  const parts = [...stdout.matchAll(/^OPS_RIG_PART=(\d+) (\S+)\s*$/gm)].map((m) => ({
+    partNumber: Number(m[1]),
+    etag: m[2] ?? "",
+  }));
   const bytes = value("BYTES");
   const uploadId = value("UPLOAD_ID");
   const sha = value("SHA256");
   const kernel = value("KERNEL");
   return {
+    parts,
     ...(uploadId ? { uploadId } : {}),
     ...(sha && /^[0-9a-f]{64}$/.test(sha) ? { sha256: sha } : {}),
     ...(bytes && /^\d+$/.test(bytes) ? { bytes: Number(bytes) } : {}),
@@ -187,7 +196,19 @@ export async function captureMemory(deps: ResponderDeps, request: CaptureRequest
     const s3 = `s3://${location.bucket}/${key}`;
     const base = { instanceId: instance.instanceId, region, dryRun: Boolean(request.dryRun), location: s3 };
     const recorded = instance.tags[RTAG.memorySha256];
-    if (recorded)
+    if (recorded) {
+      // A crash may have come between recording the hash and forgetting the upload.
+      const leftover = chunkKeys(instance.tags, RTAG.memoryUpload);
+      if (leftover.length > 0)
+        changes.push(
+          ...(await runSteps(deps, request, [
+            {
+              resource: instance.instanceId,
+              change: `remove ${leftover.join(", ")}`,
+              run: () => deps.port.untag(region, [instance.instanceId], leftover),
+            },
+          ])),
+        );
       return {
         ...base,
         path: "ssm" as const,
@@ -197,6 +218,7 @@ export async function captureMemory(deps: ResponderDeps, request: CaptureRequest
         steps: [],
         changes,
       };
+    }
     const managed = await deps.port.managedInstance(region, instance.instanceId);
     if (managed?.pingStatus !== "Online") {
       return {
@@ -256,9 +278,26 @@ export async function captureMemory(deps: ResponderDeps, request: CaptureRequest
           changes,
         };
       }
-      const upload = await deps.port.presignUpload(region, {
+      // The upload id lives on the instance: a re-run after a crash streams into the same upload.
+      let uploadId = readChunks(instance.tags, RTAG.memoryUpload);
+      if (!uploadId) {
+        const id = await deps.port.createUpload(region, { bucket: location.bucket, key });
+        uploadId = id;
+        changes.push(`${s3}: multipart upload started`);
+        changes.push(
+          ...(await runSteps(deps, request, [
+            {
+              resource: instance.instanceId,
+              change: `tag ${RTAG.memoryUpload}`,
+              run: () => deps.port.tag(region, [instance.instanceId], chunkTag(RTAG.memoryUpload, id)),
+            },
+          ])),
+        );
+      }
+      const partUrls = await deps.port.presignParts(region, {
         bucket: location.bucket,
         key,
+        uploadId,
         parts: plan.parts,
         expiresSeconds: URL_SECONDS,
       });
@@ -266,8 +305,8 @@ export async function captureMemory(deps: ResponderDeps, request: CaptureRequest
         limeUrl: request.limeUrl,
         limeSha256: request.limeSha256,
         partBytes: plan.partBytes,
-        partUrls: upload.partUrls,
-        uploadId: upload.uploadId,
+        partUrls,
+        uploadId,
         port,
       });
       script = lines.join("\n");
@@ -310,9 +349,18 @@ export async function captureMemory(deps: ResponderDeps, request: CaptureRequest
       );
     const uploadId = out.uploadId;
     const sha = out.sha256;
-    const bytes =
-      (await deps.port.completeUpload(region, { bucket: location.bucket, key, uploadId })) || out.bytes;
-    changes.push(`${s3}: upload completed`);
+    if (out.parts.length === 0)
+      throw new ResponderFailedError(
+        "CAPTURE_OUTPUT",
+        `Run Command ${command.commandId} reported no uploaded parts`,
+      );
+    if (await deps.port.completeUpload(region, { bucket: location.bucket, key, uploadId, parts: out.parts }))
+      changes.push(`${s3}: upload completed`);
+    const bytes = out.bytes;
+    const uploadKeys = chunkKeys(
+      (await findInstance(deps, region, instance.instanceId)).tags,
+      RTAG.memoryUpload,
+    );
     changes.push(
       ...(await runSteps(deps, request, [
         custodyStep(deps, region, location, `memory-${instance.instanceId}`, {
@@ -332,6 +380,15 @@ export async function captureMemory(deps: ResponderDeps, request: CaptureRequest
           change: `tag ${RTAG.memorySha256}=${sha}`,
           run: () => deps.port.tag(region, [instance.instanceId], { [RTAG.memorySha256]: sha }),
         },
+        ...(uploadKeys.length > 0
+          ? [
+              {
+                resource: instance.instanceId,
+                change: `remove ${uploadKeys.join(", ")}`,
+                run: () => deps.port.untag(region, [instance.instanceId], uploadKeys),
+              },
+            ]
+          : []),
       ])),
     );
     return {

@@ -130,12 +130,6 @@ export interface CommandInfo {
   readonly stderr?: string;
 }
 
-export interface PresignedUpload {
-  readonly uploadId: string;
-  /** One URL per part, in order (part numbers 1..n). */
-  readonly partUrls: readonly string[];
-}
-
 /** Mutating calls are marked: the crash tests count and interrupt exactly these. */
 export interface ResponderPort {
   identity(
@@ -208,24 +202,32 @@ export interface ResponderPort {
       readonly contentType: string;
     },
   ): Promise<void>;
-  /**
-   * The key's multipart upload in progress, else CreateMultipartUpload; and presigned UploadPart
-   * URLs valid for `expiresSeconds`. Reusing the open upload keeps a re-run from leaving orphans.
-   */
-  presignUpload(
+  /** CreateMultipartUpload: the upload a capture streams into. */
+  createUpload(region: string, input: { readonly bucket: string; readonly key: string }): Promise<string>;
+  /** Presigned UploadPart URLs (parts 1..n) valid for `expiresSeconds`. Signs locally, calls nothing. */
+  presignParts(
     region: string,
     input: {
       readonly bucket: string;
       readonly key: string;
+      readonly uploadId: string;
       readonly parts: number;
       readonly expiresSeconds: number;
     },
-  ): Promise<PresignedUpload>;
-  /** ListParts + CompleteMultipartUpload; returns the object's size. */
+  ): Promise<string[]>;
+  /**
+   * CompleteMultipartUpload with the parts the target reported (the bucket lets nobody but the
+   * analyst list parts). Returns false when the upload is gone: completed by an earlier run.
+   */
   completeUpload(
     region: string,
-    input: { readonly bucket: string; readonly key: string; readonly uploadId: string },
-  ): Promise<number>;
+    input: {
+      readonly bucket: string;
+      readonly key: string;
+      readonly uploadId: string;
+      readonly parts: readonly { readonly partNumber: number; readonly etag: string }[];
+    },
+  ): Promise<boolean>;
   publish(topicArn: string, subject: string, message: string): Promise<void>;
 }
 
@@ -242,7 +244,7 @@ export const MUTATING_CALLS = [
   "terminate",
   "sendCommand",
   "putObject",
-  "presignUpload",
+  "createUpload",
   "completeUpload",
   "publish",
 ] as const satisfies readonly (keyof ResponderPort)[];

@@ -1,4 +1,5 @@
-import { RESOURCE_TAGS } from "../../responders/contract.js";
+import { InvariantError } from "../../errors.js";
+import { RESOURCE_TAGS, STATE_TAGS } from "../../responders/contract.js";
 
 /** Tags the responder commands write. State lives in these tags: every command re-reads them first. */
 export const RTAG = {
@@ -7,9 +8,9 @@ export const RTAG = {
   quarantined: RESOURCE_TAGS.quarantined,
   evidenceCopy: RESOURCE_TAGS.evidenceCopy,
   /** On an interface: the groups it had before `isolate` (space-separated, split over -2, -3 when long). */
-  previousGroups: "ops-rig:previous-groups",
+  previousGroups: STATE_TAGS.previousGroups,
   /** On an instance: the instance profile ARN it had before `isolate`. */
-  previousProfile: "ops-rig:previous-profile",
+  previousProfile: STATE_TAGS.previousProfile,
   sourceVolume: "ops-rig:source-volume",
   sourceInstance: "ops-rig:source-instance",
   sourceDevice: "ops-rig:source-device",
@@ -17,35 +18,33 @@ export const RTAG = {
   /** On an evidence copy: the rig it is for. */
   rig: "ops-rig:rig",
   /** On an interface: the rig an `ssh-route` was opened for (so `--remove` only undoes its own). */
-  sshRoute: "ops-rig:ssh-route",
+  sshRoute: STATE_TAGS.sshRoute,
   /** On a snapshot: who made it (the custody entry names them on every re-run). */
   recordedBy: "ops-rig:recorded-by",
   /** On an instance: SHA-256 of its completed memory capture. */
-  memorySha256: "ops-rig:memory-sha256",
+  memorySha256: STATE_TAGS.memorySha256,
+  memoryUpload: STATE_TAGS.memoryUpload,
 } as const;
 
 /** EC2 tag values hold 256 characters. */
 export const TAG_VALUE_MAX = 256;
 
-/** A long value over `key`, `key-2`, `key-3`, ... (a list of 16 group ids does not fit one tag). */
+/**
+ * A long value over `key`, `key-2`, ... (16 group ids or a profile ARN with a path do not fit one
+ * tag), cut at 256 characters and joined back exactly. The roles allow four keys per value.
+ */
 export function chunkTag(key: string, value: string): Record<string, string> {
+  const chars = Array.from(value);
   const out: Record<string, string> = {};
-  const parts = value.split(" ");
-  let current = "";
-  let n = 1;
-  for (const part of parts) {
-    const next = current ? `${current} ${part}` : part;
-    if (next.length > TAG_VALUE_MAX && current) {
-      out[n === 1 ? key : `${key}-${n}`] = current;
-      n++;
-      current = part;
-    } else {
-      current = next;
-    }
-  }
-  out[n === 1 ? key : `${key}-${n}`] = current;
+  const count = Math.max(1, Math.ceil(chars.length / TAG_VALUE_MAX));
+  if (count > MAX_CHUNKS)
+    throw new InvariantError(`${key}: ${chars.length} characters do not fit ${MAX_CHUNKS} tags`);
+  for (let n = 0; n < count; n++)
+    out[n === 0 ? key : `${key}-${n + 1}`] = chars.slice(n * TAG_VALUE_MAX, (n + 1) * TAG_VALUE_MAX).join("");
   return out;
 }
+
+export const MAX_CHUNKS = 4;
 
 /** The value `chunkTag` wrote, or undefined when the key is absent. */
 export function readChunks(tags: Readonly<Record<string, string>>, key: string): string | undefined {
@@ -53,7 +52,7 @@ export function readChunks(tags: Readonly<Record<string, string>>, key: string):
   if (first === undefined) return undefined;
   const parts = [first];
   for (let n = 2; tags[`${key}-${n}`] !== undefined; n++) parts.push(tags[`${key}-${n}`] ?? "");
-  return parts.join(" ");
+  return parts.join("");
 }
 
 /** Every key `chunkTag` may have written for `key`. */
