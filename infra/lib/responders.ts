@@ -507,7 +507,12 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
         resources: buckets,
       }),
       claim,
-      stateTags("MarkCaseInstancesCaptured", ["ec2:CreateTags"], [instances], [STATE_TAGS.memorySha256]),
+      stateTags(
+        "RecordCapturesOnCaseInstances",
+        ["ec2:CreateTags", "ec2:DeleteTags"],
+        [instances],
+        [STATE_TAGS.memorySha256, ...withContinuations(STATE_TAGS.memoryUpload)],
+      ),
     ],
 
     // (4) Inspect: describe anything; console output of the case's instances; trails, metrics and

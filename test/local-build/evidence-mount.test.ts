@@ -42,7 +42,7 @@ async function inRoot(script: string): Promise<{ exitCode: number; stdout: strin
   ].join(" && ");
   const r = await execa("unshare", ["-m", "--propagation", "private", "sh", "-c", setup, "sh", script], {
     reject: false,
-    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
+    env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
   });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
