@@ -7,6 +7,7 @@ import type { PipelinePorts } from "../pipeline/ports.js";
 import { selectToolsetsByName } from "../pipeline/toolsets.js";
 import type { RenderedProject, RenderedToolset } from "../render/index.js";
 import type { LambdaPort, LaunchPort } from "../services/ports.js";
+import type { ResponderPort } from "../services/responders/ports.js";
 import type { Output } from "./output.js";
 
 /** The folder ops-rig ships its recipes/ and components/ in (two levels above src/cli or dist/cli). */
@@ -46,6 +47,8 @@ export interface CommandAws {
   ports(homeRegion: string): PipelinePorts;
   launch(): LaunchPort;
   lambda(): LambdaPort;
+  /** The responder commands' port (in-memory AWS in tests may leave it out). */
+  responders?(): ResponderPort;
 }
 
 export function projectRootFrom(options: GlobalOptions, env: NodeJS.ProcessEnv): string {

@@ -59,6 +59,14 @@ export const COMMANDS: readonly {
     aws: false,
     load: async () => (await import("./commands/local-build.js")).registerLocalBuild,
   },
+  // The responder outcomes: one module registers them all.
+  ...["inspect", "isolate", "release", "snapshot", "attach", "capture-memory", "ssh-route", "terminate"].map(
+    (name) => ({
+      name,
+      aws: true,
+      load: async () => (await import("./commands/responders.js")).registerResponders,
+    }),
+  ),
 ];
 
 /** Global options that take a value (so the value is not mistaken for the command's name). */
@@ -166,7 +174,8 @@ export async function main(
     }
     return context;
   };
-  for (const register of await Promise.all(selected.map((c) => c.load()))) register(program, getContext);
+  for (const register of new Set(await Promise.all(selected.map((c) => c.load()))))
+    register(program, getContext);
 
   try {
     await program.parseAsync(argv, { from: "user" });

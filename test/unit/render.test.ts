@@ -90,6 +90,7 @@ describe("renderer", () => {
       "sleuthkit",
       "network-capture",
       "lime",
+      "evidence-mount",
       "responder-access",
       "hardening",
       "image-cleanup",
