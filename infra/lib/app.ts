@@ -73,11 +73,13 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   const regionalStacks = settings.regions.map((region) => {
     const regional = new OpsRigRegionalStack(app, regionalStackName(region), {
       env: { region, ...(settings.account ? { account: settings.account } : {}) },
-      description: `ops-rig: evidence, prefix list and responder groups in ${region}`,
+      description: `ops-rig: evidence, prefix list, responder groups and rig launch templates in ${region}`,
       tags: { "ops-rig:stack": regionalStackName(region) },
       lockDays: settings.evidenceLockDays,
       responderCidrs: settings.responderCidrs,
       vpcIds: settings.responderVpcs[region] ?? [],
+      parameterPrefix: settings.parameterPrefix,
+      rigs: settings.rigs,
     });
     // The evidence key and bucket policies name the home stack's roles, which must exist first.
     regional.addDependency(stack);

@@ -4,6 +4,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { RigLaunchTemplates } from "./launch-templates.js";
 import { NamedAcknowledgements } from "./nag.js";
 import {
   EVIDENCE_ANALYST_ROLE,
@@ -15,7 +16,7 @@ import {
   responderRoleName,
   TAGS,
 } from "./names.js";
-import { partitionOf } from "./settings.js";
+import { partitionOf, type RigLine } from "./settings.js";
 
 export interface RegionalResponderProps {
   /** Days evidence stays locked (Object Lock COMPLIANCE). */
@@ -213,17 +214,34 @@ export class RegionalResponderResources extends Construct {
   }
 }
 
-export interface RegionalStackProps extends StackProps, RegionalResponderProps {}
+export interface RegionalStackProps extends StackProps, RegionalResponderProps {
+  /** The pipeline's parameter prefix: the templates launch `resolve:ssm:<prefix>/<toolset>/ami-id`. */
+  readonly parameterPrefix: string;
+  readonly rigs: readonly RigLine[];
+}
 
 /** One per configured region: the regional responder resources (deployed after the home stack's roles). */
 export class OpsRigRegionalStack extends Stack {
   readonly resources: RegionalResponderResources;
+  readonly launchTemplates: RigLaunchTemplates;
   readonly acknowledgements: NamedAcknowledgements;
 
   constructor(scope: Construct, id: string, props: RegionalStackProps) {
     super(scope, id, props);
     this.resources = new RegionalResponderResources(this, "Responders", props);
     this.acknowledgements = this.resources.acknowledgements;
+    this.launchTemplates = new RigLaunchTemplates(this, "LaunchTemplates", {
+      parameterPrefix: props.parameterPrefix,
+      rigs: props.rigs,
+      prefixListId: this.resources.prefixList.attrPrefixListId,
+      vpcIds: props.vpcIds,
+    });
+    for (const { name, template } of this.launchTemplates.templates) {
+      new CfnOutput(this, `LaunchTemplate-${name}`, {
+        value: template.ref,
+        description: `launch template ${name}: a locked-down rig from the published AMI`,
+      });
+    }
     new CfnOutput(this, "EvidenceBucketName", {
       value: this.resources.bucket.bucketName,
       description: "write-only evidence bucket of this region",
