@@ -207,6 +207,36 @@ export class SecurityGroupMismatchError extends OpsRigError {
   }
 }
 
+/** The region has no rig launch template of that name (the regional stack is not deployed there). */
+export class LaunchTemplateNotFoundError extends OpsRigError {
+  constructor(
+    readonly template: string,
+    readonly region: string,
+  ) {
+    super(
+      "LAUNCH_TEMPLATE_NOT_FOUND",
+      "user",
+      `launch template ${template} does not exist in ${region}: deploy the regional stack there (npm run deploy), or launch without --template`,
+    );
+  }
+}
+
+/** A rig launch template's default version is not a locked-down rig (someone edited it): refused. */
+export class LaunchTemplateMismatchError extends OpsRigError {
+  constructor(
+    readonly template: string,
+    readonly region: string,
+    readonly version: number,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      "LAUNCH_TEMPLATE_MISMATCH",
+      "user",
+      `launch template ${template} version ${version} in ${region} is not a locked-down rig: ${problems.join("; ")}. Refusing to launch from it; redeploy the regional stack to restore it`,
+    );
+  }
+}
+
 /** The toolset renders no cloud-init, so `launch --stock` has nothing to give the stock AMI. */
 export class NoCloudInitError extends OpsRigError {
   constructor() {

@@ -1,6 +1,7 @@
 import { type AwsClients, createAwsClients, createPipelinePorts } from "../aws/index.js";
 import { createLambdaAdapter } from "../aws/lambda.js";
 import { createLaunchAdapter } from "../aws/launch.js";
+import { createLaunchTemplateAdapter } from "../aws/launch-templates.js";
 import type { CommandAws } from "./context.js";
 
 /**
@@ -42,6 +43,7 @@ export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws 
     ports: (homeRegion) => createPipelinePorts(get(), homeRegion, { signal }),
     launch: () => createLaunchAdapter((region) => get().ec2(region), { signal }),
     lambda: () => createLambdaAdapter((region) => get().lambda(region), { signal }),
+    templates: () => createLaunchTemplateAdapter((region) => get().ec2(region), { signal }),
     destroy: () => clients?.destroy(),
   };
 }

@@ -7,7 +7,7 @@ import { UsageError } from "../errors.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
 import { selectToolsetsByName } from "../pipeline/run.js";
 import { type RenderedProject, type RenderedToolset, renderProject } from "../render/index.js";
-import type { LambdaPort, LaunchPort } from "../services/ports.js";
+import type { LambdaPort, LaunchPort, LaunchTemplatePort } from "../services/ports.js";
 import type { Output } from "./output.js";
 
 /** The folder ops-rig ships its recipes/ and components/ in (two levels above src/cli or dist/cli). */
@@ -39,6 +39,8 @@ export interface CommandAws {
   ports(homeRegion: string): PipelinePorts;
   launch(): LaunchPort;
   lambda(): LambdaPort;
+  /** The regional stacks' rig launch templates (`launch --template`, `status`). */
+  templates(): LaunchTemplatePort;
 }
 
 export function projectRootFrom(options: GlobalOptions, env: NodeJS.ProcessEnv): string {

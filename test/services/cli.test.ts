@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CommandAws } from "../../src/cli/context.js";
 import { FakeAws } from "../fakes/fake-aws.js";
+import { FakeTemplates } from "../fakes/fake-templates.js";
 import { runCli } from "../helpers/project.js";
 
 const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"];
@@ -12,7 +13,18 @@ const EU = "eu-west-1";
 function fake(): { aws: FakeAws; io: { aws: CommandAws } } {
   const aws = new FakeAws({ regions: REGIONS, homeRegion: "us-east-1", seedBases: true });
   aws.createTopic("ops-rig-notifications");
-  return { aws, io: { aws: { ports: () => aws.ports, launch: () => aws.launch, lambda: () => aws.lambda } } };
+  const templates = new FakeTemplates();
+  return {
+    aws,
+    io: {
+      aws: {
+        ports: () => aws.ports,
+        launch: () => aws.launch,
+        lambda: () => aws.lambda,
+        templates: () => templates,
+      },
+    },
+  };
 }
 
 /** Runs the CLI against a fresh in-memory AWS; returns the result and the AWS to inspect. */
