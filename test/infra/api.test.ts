@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { API_CONCURRENCY, API_FUNCTION_NAME, apiRoleName } from "../../infra/lib/api.js";
 import { CASE_SESSION_ROLE, FORENSIC_ROLE, responderRoleName } from "../../infra/lib/names.js";
 import { cleanup, propsOf, resourcesOfType, type Synth, synth } from "./helpers.js";
-import { ACCOUNT, type Attempt, type Caller, evaluate, World } from "./simulate.js";
+import { ACCOUNT, type Attempt, type Caller, evaluate, unsupportedConditionKeys, World } from "./simulate.js";
 
 afterAll(cleanup);
 
@@ -393,6 +393,14 @@ describe("the API's permissions, simulated against the synthesized templates (ia
     console.log(
       `[api attacks] ${results.length} attempts denied, ${allowed.length} legitimate steps allowed`,
     );
+  });
+
+  it("uses only condition keys each of its actions supports (iam-data)", async () => {
+    const world = World.of(await synth(CONTEXT));
+    const statements = world.role(apiRoleName(REGION)).identity.flatMap((p) => p.policy.Statement);
+    expect(statements.some((st) => JSON.stringify(st).includes("ec2:MetadataHttpTokens"))).toBe(true);
+    const problems = (await Promise.all(statements.map((st) => unsupportedConditionKeys(st)))).flat();
+    expect(problems).toEqual([]);
   });
 
   it("fails when the template condition is dropped: a template-less launch becomes allowed", async () => {
