@@ -237,6 +237,27 @@ export class LaunchTemplateMismatchError extends OpsRigError {
   }
 }
 
+/**
+ * The ops-rig API answered with an error: 4xx are the caller's to fix (exit 2, the message names the
+ * fields the API refused), anything else is a system failure.
+ */
+export class ApiCallError extends OpsRigError {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    readonly apiCode: string,
+    message: string,
+    readonly problems: readonly { readonly field: string; readonly message: string }[] = [],
+  ) {
+    super(
+      status >= 400 && status < 500 && status !== 429 ? "API_REFUSED" : "API_FAILED",
+      status >= 400 && status < 500 && status !== 429 ? "user" : "system",
+      `the ops-rig API at ${url} answered ${status} ${apiCode}: ${message}${problems.length > 0 ? ` (${problems.map((p) => `${p.field}: ${p.message}`).join("; ")})` : ""}`,
+      { retryable: status === 429 || status >= 500 },
+    );
+  }
+}
+
 /** The toolset renders no cloud-init, so `launch --stock` has nothing to give the stock AMI. */
 export class NoCloudInitError extends OpsRigError {
   constructor() {

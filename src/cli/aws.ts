@@ -1,3 +1,4 @@
+import { createApiClient } from "../aws/api-client.js";
 import { type AwsClients, createAwsClients, createPipelinePorts } from "../aws/index.js";
 import { createLambdaAdapter } from "../aws/lambda.js";
 import { createLaunchAdapter } from "../aws/launch.js";
@@ -43,6 +44,21 @@ export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws 
     ports: (homeRegion) => createPipelinePorts(get(), homeRegion, { signal }),
     launch: () => createLaunchAdapter((region) => get().ec2(region), { signal }),
     lambda: () => createLambdaAdapter((region) => get().lambda(region), { signal }),
+    api: (url, region) =>
+      createApiClient({
+        url,
+        ...(region ? { region } : {}),
+        ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+          ? {
+              credentials: {
+                accessKeyId: env.AWS_ACCESS_KEY_ID,
+                secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+                ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+              },
+            }
+          : {}),
+        signal,
+      }),
     templates: () => createLaunchTemplateAdapter((region) => get().ec2(region), { signal }),
     destroy: () => clients?.destroy(),
   };

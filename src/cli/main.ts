@@ -71,6 +71,12 @@ export async function main(
         ],
       ),
     )
+    .addOption(
+      new Option(
+        "--api <url>",
+        "call the region's ops-rig API (its ApiUrl output) SigV4-signed instead of AWS directly (launch; default: $OPS_RIG_API)",
+      ),
+    )
     .option("--json", "machine-readable JSON on stdout")
     .option("-v, --verbose", "more detail, including error causes")
     // `-V` only: `--version <n>` belongs to `launch` (pin a parameter version). A lone `--version` works below.
@@ -97,6 +103,7 @@ export async function main(
         projectRoot: projectRootFrom(options, env),
         env,
         regions: parseRegions([...(options.region ?? []), ...(options.regions ?? [])]),
+        api: options.api ?? (env.OPS_RIG_API || undefined),
         aws,
         signal,
       });

@@ -5,6 +5,7 @@
  */
 export type { PipelinePorts } from "../pipeline/ports.js";
 
+import type { ApiLaunchResponse, LaunchBody } from "../api/requests.js";
 import type { LaunchTemplateData } from "../responders/launch-template.js";
 
 /** One ingress rule, flattened: one source (a CIDR, `sg-...` or `pl-...`) per rule. */
@@ -108,6 +109,11 @@ export interface LaunchTemplatePort {
   runFromTemplate(region: string, input: TemplateRunInput): Promise<LaunchedInstance>;
   /** The same request with DryRun: resolves when EC2 answers that it would succeed. */
   checkRunFromTemplate(region: string, input: TemplateRunInput): Promise<void>;
+}
+
+/** The regional ops-rig API, called SigV4-signed with the caller's own credentials (`ops-rig --api URL`). */
+export interface ApiPort {
+  launch(body: LaunchBody): Promise<ApiLaunchResponse>;
 }
 
 /** `ops-rig bake --remote`: the deployed pipeline function. */

@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createApiClient } from "../../src/aws/api-client.js";
 import type { CommandAws } from "../../src/cli/context.js";
 import { FakeAws } from "../fakes/fake-aws.js";
 import { FakeTemplates } from "../fakes/fake-templates.js";
@@ -22,6 +23,12 @@ function fake(): { aws: FakeAws; io: { aws: CommandAws } } {
         launch: () => aws.launch,
         lambda: () => aws.lambda,
         templates: () => templates,
+        api: (url, region) =>
+          createApiClient({
+            url,
+            ...(region ? { region } : {}),
+            credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
+          }),
       },
     },
   };

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { launchBodySchema } from "../../api/requests.js";
 import { ARCHES, BASES } from "../../config/bases.js";
 import { NoCloudInitError, UsageError } from "../../errors.js";
 import { launch } from "../../services/launch.js";
@@ -27,6 +28,16 @@ interface LaunchOptions {
   dryRun?: boolean;
   template?: boolean;
 }
+
+/** The flag behind each field of the API's launch request. */
+const API_FLAGS: Record<string, string> = {
+  toolset: "--toolset",
+  region: "--region",
+  caseId: "--case",
+  instanceType: "--instance-type",
+  keyName: "--key-name",
+  subnet: "--subnet",
+};
 
 /** EC2 tag values: up to 256 Unicode characters of letters, numbers, spaces and `_ . : / = + - @`. */
 const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
@@ -126,6 +137,64 @@ export function registerLaunch(program: Command, context: () => CommandContext):
         options.instanceProfile ?? ctx.env.OPS_RIG_FORENSIC_PROFILE ?? "ops-rig-forensic";
       if (!/^[\w+=,.@-]{1,128}$/.test(instanceProfile))
         throw new UsageError(`"${instanceProfile}" is not an instance profile name`, "--instance-profile");
+      if (ctx.api) {
+        // The API launches from the region's template with its own (template-bound) role.
+        for (const [flag, set] of [
+          ["--stock", options.stock],
+          ["--version", options.version],
+          ["--label", options.label],
+          ["--ssh-cidr", options.sshCidr],
+          ["--instance-profile", options.instanceProfile],
+          ["--repair-group", options.repairGroup],
+        ] as const) {
+          if (set)
+            throw new UsageError(
+              `the API launches from the region's launch template; ${flag} does not apply`,
+              flag,
+            );
+        }
+        if (!usesDefault)
+          throw new UsageError(
+            `the API launches the ${toolset.name} template's ${toolset.default.base} ${toolset.default.arch}; drop --base/--arch`,
+            "--api",
+          );
+        const body = {
+          toolset: toolset.name,
+          region,
+          ...(caseId !== undefined ? { caseId } : {}),
+          ...(options.instanceType ? { instanceType } : {}),
+          ...(options.keyName ? { keyName: options.keyName } : {}),
+          ...(options.subnet ? { subnet: options.subnet } : {}),
+          ...(options.dryRun ? { dryRun: true } : {}),
+        };
+        // The API's own schema, checked here first: a bad flag fails before anything is sent.
+        const checked = launchBodySchema.safeParse(body);
+        if (!checked.success) {
+          const issue = checked.error.issues[0];
+          const field = String(issue?.path[0] ?? "body");
+          throw new UsageError(
+            `${issue?.message ?? "invalid"} (the API's ${field})`,
+            API_FLAGS[field] ?? "--api",
+          );
+        }
+        const answer = await ctx.aws.api(ctx.api, region).launch(checked.data);
+        if (ctx.output.json) {
+          ctx.output.writeJson(answer);
+          return;
+        }
+        ctx.output.out(
+          answer.dryRun
+            ? `Dry run through the API: EC2 would launch ${answer.instanceType} in ${answer.region} from ${answer.template.name} version ${answer.template.version}; nothing was launched.`
+            : [
+                `Launched ${answer.instanceId} (${answer.instanceType}) in ${answer.region} through the API, from ${answer.template.name} version ${answer.template.version}`,
+                `  image:    ${answer.imageRequest} → ${answer.resolvesTo}`,
+                `  launched by: ${answer.launchedBy}`,
+                "Connect:",
+                `  aws ssm start-session --region ${answer.region} --target ${answer.instanceId}`,
+              ].join("\n"),
+        );
+        return;
+      }
       if (options.template) {
         for (const [flag, set] of [
           ["--stock", options.stock],
