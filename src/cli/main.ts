@@ -70,7 +70,7 @@ export const COMMANDS: readonly {
 ];
 
 /** Global options that take a value (so the value is not mistaken for the command's name). */
-const VALUE_OPTIONS = new Set(["--config", "--region", "--regions"]);
+const VALUE_OPTIONS = new Set(["--config", "--region", "--regions", "--api"]);
 
 /** The command `argv` runs (its first word that is neither an option nor an option's value). */
 export function commandName(argv: readonly string[]): string | undefined {
@@ -137,6 +137,12 @@ export async function main(
         ],
       ),
     )
+    .addOption(
+      new Option(
+        "--api <url>",
+        "call the region's ops-rig API (its ApiUrl output) SigV4-signed instead of AWS directly (launch; default: $OPS_RIG_API)",
+      ),
+    )
     .option("--json", "machine-readable JSON on stdout")
     .option("-v, --verbose", "more detail, including error causes")
     // `-V` only: `--version <n>` belongs to `launch` (pin a parameter version). A lone `--version` works below.
@@ -167,6 +173,7 @@ export async function main(
         projectRoot: projectRootFrom(options, env),
         env,
         regions: parseRegions([...(options.region ?? []), ...(options.regions ?? [])]),
+        api: options.api ?? (env.OPS_RIG_API || undefined),
         aws,
         signal,
         ...(io.clock ? { clock: io.clock } : {}),
@@ -198,7 +205,7 @@ function noAws(command: string): CommandAws & { destroy(): void } {
   const refuse = (): never => {
     throw new InvariantError(`${command} is declared without AWS in the CLI's COMMANDS table but called AWS`);
   };
-  return { ports: refuse, launch: refuse, lambda: refuse, destroy: () => {} };
+  return { ports: refuse, launch: refuse, lambda: refuse, templates: refuse, api: refuse, destroy: () => {} };
 }
 
 interface RegionFlag {
