@@ -366,7 +366,7 @@ const badInputs: BadInput[] = [
     name: "component listed twice",
     mutate: (f) => edit(f, LIGHT, "  - name: hardening\n", "  - name: hardening\n  - name: sleuthkit\n"),
     file: LIGHT,
-    field: "components[8].name",
+    field: "components[9].name",
     message: /component "sleuthkit" is listed twice/,
     line: true,
   },
