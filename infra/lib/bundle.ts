@@ -6,6 +6,8 @@ import type { BuildOptions, Metafile } from "esbuild";
 
 /** Where the pipeline handler lives. */
 export const HANDLER_ENTRY = "src/lambda/handler.ts";
+/** The responders' API (a function URL in every region). */
+export const API_ENTRY = "src/lambda/api.ts";
 /** The case-session broker (rigs get responder sessions through it). */
 export const CASE_SESSION_ENTRY = "src/lambda/case-session.ts";
 /**

@@ -30,6 +30,18 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
       "Incident resources are unknown at deploy time; mutating statements require the ops-rig:role, ops-rig:purpose, ops-rig:case or ops-rig:quarantined tag (or a request tag / ec2:CreateAction), read-only ones are limited to the configured regions.",
   },
   {
+    match: arnPattern(
+      "ec2:[a-z]+-[a-z]+-\\d:ACCOUNT:(instance|volume|network-interface|subnet|key-pair)\\/\\*",
+    ),
+    reason:
+      "The regional API's RunInstances: the instance, volumes and interfaces it creates have no id yet, and the caller may name any subnet or key pair; every statement requires ec2:LaunchTemplate to be one of the region's rig templates (with IMDSv2, hop limit 1, the forensic profile and encryption by condition), CreateTags only at RunInstances.",
+  },
+  {
+    match: /^arn:[^:]+:ec2:[a-z]+-[a-z]+-\d::image\/\*$/,
+    reason:
+      "The regional API launches the image the template's resolve:ssm parameter names, unknown at deploy time; only images this account owns (ec2:Owner), only through the region's rig templates.",
+  },
+  {
     match: arnPattern("kms:[^:]*:ACCOUNT:key\\/\\*"),
     reason:
       "The customer keys of AMIs and volumes belong to their owners and are unknown at deploy time; the key may only be used through EC2 (kms:ViaService) in the configured regions, and grants only for AWS resources. pipeline.yaml copy.kmsKeys narrows the pipeline to exact keys.",
@@ -51,9 +63,23 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
   },
   {
     match:
-      /^arn:[^:]+:s3:::ops-rig-evidence-(?:\d{12}|<AWS::AccountId>)-[a-z0-9-]+\/cases\/<aws:PrincipalTag\/ops-rig:case>\/\*$/,
+      /^arn:[^:]+:s3:::ops-rig-evidence-(?:\d{12}|<AWS::AccountId>)-[a-z0-9-]+\/cases\/<aws:PrincipalTag\/ops-rig:case>\/(?:(?:custody|inspect)\/)?\*$/,
     reason:
-      "Evidence objects of the session's own case only (the case is the session tag the broker or a human set); the bucket's policy denies every read but the analyst's and every write but the capture path's.",
+      "Evidence objects of the session's own case only (the case is the session tag the broker or a human set), for inspect, snapshot and terminate only its custody/ and inspect/ folders; the bucket's policy denies every read but the analyst's and every write but the evidence writers'.",
+  },
+  {
+    match: arnPattern("iam::ACCOUNT:(instance-profile|role)\\/\\*"),
+    reason:
+      "Instance profiles and roles of the workloads under investigation are unknown at deploy time: inspect reads their policy names (human sessions only); release passes the recorded role back to EC2 only (iam:PassedToService), never one of ops-rig's own roles (explicit deny).",
+  },
+  {
+    match: arnPattern("iam::ACCOUNT:role\\/ops-rig-\\*"),
+    reason: "An explicit deny: no responder passes one of ops-rig's own roles to a workload.",
+  },
+  {
+    match: arnPattern("ssm:\\*::document\\/AWS-RunShellScript"),
+    reason:
+      "AWS's own shell document, the only one memory capture runs, in the configured regions (aws:RequestedRegion), human sessions only, on instances of the session's case (ssm:resourceTag).",
   },
   {
     match: arnPattern("logs:\\*:ACCOUNT:log-group:\\*"),

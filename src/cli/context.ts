@@ -6,7 +6,8 @@ import { UsageError } from "../errors.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
 import { selectToolsetsByName } from "../pipeline/toolsets.js";
 import type { RenderedProject, RenderedToolset } from "../render/index.js";
-import type { LambdaPort, LaunchPort } from "../services/ports.js";
+import type { ApiPort, LambdaPort, LaunchPort, LaunchTemplatePort } from "../services/ports.js";
+import type { ResponderPort } from "../services/responders/ports.js";
 import type { Output } from "./output.js";
 
 /** The folder ops-rig ships its recipes/ and components/ in (two levels above src/cli or dist/cli). */
@@ -14,6 +15,7 @@ export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..
 
 export interface GlobalOptions {
   config?: string;
+  api?: string;
   json?: boolean;
   verbose?: boolean;
 }
@@ -25,6 +27,8 @@ export interface CommandContext {
   readonly env: NodeJS.ProcessEnv;
   /** Regions from the global `--region` flags (validated), or undefined when none were given. */
   readonly regions: readonly string[] | undefined;
+  /** `--api URL` (or $OPS_RIG_API): the regional ops-rig API to call instead of AWS directly. */
+  readonly api: string | undefined;
   project(): Promise<ProjectConfig>;
   rendered(): Promise<RenderedProject>;
   /** The AWS the command talks to, through ports only (created on first use, bound to `signal`). */
@@ -46,6 +50,12 @@ export interface CommandAws {
   ports(homeRegion: string): PipelinePorts;
   launch(): LaunchPort;
   lambda(): LambdaPort;
+  /** The responder commands' port (in-memory AWS in tests may leave it out). */
+  responders?(): ResponderPort;
+  /** The regional stacks' rig launch templates (`launch --template`, `status`). */
+  templates(): LaunchTemplatePort;
+  /** The ops-rig API at `url`, signed for `region` (or the URL's region). */
+  api(url: string, region: string | undefined): ApiPort;
 }
 
 export function projectRootFrom(options: GlobalOptions, env: NodeJS.ProcessEnv): string {
@@ -57,6 +67,7 @@ export interface ContextInit {
   readonly projectRoot: string;
   readonly env: NodeJS.ProcessEnv;
   readonly regions: readonly string[] | undefined;
+  readonly api?: string | undefined;
   readonly aws: CommandAws;
   readonly signal: AbortSignal;
   readonly clock?: CliClock;
@@ -70,6 +81,7 @@ export function createContext(init: ContextInit): CommandContext {
     projectRoot: init.projectRoot,
     env: init.env,
     regions: init.regions,
+    api: init.api,
     signal: init.signal,
     aws: init.aws,
     ...(init.clock ? { clock: init.clock } : {}),

@@ -59,10 +59,18 @@ export const COMMANDS: readonly {
     aws: false,
     load: async () => (await import("./commands/local-build.js")).registerLocalBuild,
   },
+  // The responder outcomes: one module registers them all.
+  ...["inspect", "isolate", "release", "snapshot", "attach", "capture-memory", "ssh-route", "terminate"].map(
+    (name) => ({
+      name,
+      aws: true,
+      load: async () => (await import("./commands/responders.js")).registerResponders,
+    }),
+  ),
 ];
 
 /** Global options that take a value (so the value is not mistaken for the command's name). */
-const VALUE_OPTIONS = new Set(["--config", "--region", "--regions"]);
+const VALUE_OPTIONS = new Set(["--config", "--region", "--regions", "--api"]);
 
 /** The command `argv` runs (its first word that is neither an option nor an option's value). */
 export function commandName(argv: readonly string[]): string | undefined {
@@ -129,6 +137,12 @@ export async function main(
         ],
       ),
     )
+    .addOption(
+      new Option(
+        "--api <url>",
+        "call the region's ops-rig API (its ApiUrl output) SigV4-signed instead of AWS directly (launch; default: $OPS_RIG_API)",
+      ),
+    )
     .option("--json", "machine-readable JSON on stdout")
     .option("-v, --verbose", "more detail, including error causes")
     // `-V` only: `--version <n>` belongs to `launch` (pin a parameter version). A lone `--version` works below.
@@ -159,6 +173,7 @@ export async function main(
         projectRoot: projectRootFrom(options, env),
         env,
         regions: parseRegions([...(options.region ?? []), ...(options.regions ?? [])]),
+        api: options.api ?? (env.OPS_RIG_API || undefined),
         aws,
         signal,
         ...(io.clock ? { clock: io.clock } : {}),
@@ -166,7 +181,8 @@ export async function main(
     }
     return context;
   };
-  for (const register of await Promise.all(selected.map((c) => c.load()))) register(program, getContext);
+  for (const register of new Set(await Promise.all(selected.map((c) => c.load()))))
+    register(program, getContext);
 
   try {
     await program.parseAsync(argv, { from: "user" });
@@ -189,7 +205,7 @@ function noAws(command: string): CommandAws & { destroy(): void } {
   const refuse = (): never => {
     throw new InvariantError(`${command} is declared without AWS in the CLI's COMMANDS table but called AWS`);
   };
-  return { ports: refuse, launch: refuse, lambda: refuse, destroy: () => {} };
+  return { ports: refuse, launch: refuse, lambda: refuse, templates: refuse, api: refuse, destroy: () => {} };
 }
 
 interface RegionFlag {
