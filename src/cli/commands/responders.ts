@@ -283,6 +283,10 @@ async function setup(
     now: clock.now,
     sleep: (ms) => clock.sleep(ms, ctx.signal),
     events: (event) => renderEvent(ctx, event),
+    // How often to look at snapshots and Run Command while waiting (tests and local AWS use less).
+    ...(/^[1-9]\d{0,6}$/.test(ctx.env.OPS_RIG_POLL_MS ?? "")
+      ? { pollMs: Number(ctx.env.OPS_RIG_POLL_MS) }
+      : {}),
     ...(auditTopicArn ? { auditTopicArn } : {}),
   };
   return { ctx, deps, region };
