@@ -234,3 +234,39 @@ describe("responder services: the whole incident in memory", () => {
     }
   });
 });
+
+describe("responder building blocks", () => {
+  it("splits a long value over continuation tags and joins it back exactly", async () => {
+    const { chunkTag, readChunks } = await import("../../src/services/responders/tags.js");
+    const arn = `arn:aws:iam::123456789012:instance-profile/${"deep/".repeat(80)}web`;
+    const tags = chunkTag("ops-rig:previous-profile", arn);
+    expect(Object.keys(tags)).toEqual(["ops-rig:previous-profile", "ops-rig:previous-profile-2"]);
+    for (const value of Object.values(tags)) expect(Array.from(value).length).toBeLessThanOrEqual(256);
+    expect(readChunks(tags, "ops-rig:previous-profile")).toBe(arn);
+    expect(() => chunkTag("k", "x".repeat(1025))).toThrow(/do not fit 4 tags/);
+  });
+
+  it("renders a capture script bash accepts, with one presigned URL per part", async () => {
+    const { captureScript, partPlan } = await import("../../src/services/responders/memory.js");
+    const plan = partPlan(16 * 1024);
+    expect(plan.parts).toBeLessThanOrEqual(32);
+    expect(plan.partBytes * plan.parts).toBeGreaterThanOrEqual((16 * 1024 + 64) * 1024 * 1024);
+    const script = captureScript({
+      limeUrl: "https://tools.example/lime.ko",
+      limeSha256: "cd".repeat(32),
+      partBytes: plan.partBytes,
+      partUrls: Array.from(
+        { length: plan.parts },
+        (_, i) => `https://b.s3.amazonaws.com/k?partNumber=${i + 1}&x='y'`,
+      ),
+      uploadId: "up'load",
+      port: 41234,
+    }).join("\n");
+    const { execa } = await import("execa");
+    const check = await execa("bash", ["-n"], { input: script, reject: false });
+    expect(check.stderr).toBe("");
+    expect(check.exitCode).toBe(0);
+    expect(script.match(/partNumber=/g)).toHaveLength(plan.parts);
+    expect(script).toContain("path=tcp:${port} format=lime");
+  });
+});
