@@ -267,6 +267,7 @@ describe("responder building blocks", () => {
     expect(check.stderr).toBe("");
     expect(check.exitCode).toBe(0);
     expect(script.match(/partNumber=/g)).toHaveLength(plan.parts);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash expansion in the script
     expect(script).toContain("path=tcp:${port} format=lime");
   });
 });
