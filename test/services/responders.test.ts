@@ -271,3 +271,40 @@ describe("responder building blocks", () => {
     expect(script).toContain("path=tcp:${port} format=lime");
   });
 });
+
+describe("the responder commands' flags", () => {
+  it("bad input exits 2 naming the flag, before any AWS call", async () => {
+    const { runCli } = await import("../helpers/project.js");
+    const aws = new FakeResponderAws();
+    const unused = () => {
+      throw new Error("no pipeline port for responder commands");
+    };
+    const io = { aws: { ports: unused, launch: unused, lambda: unused, responders: () => aws.port } };
+    const cases: [string[], RegExp][] = [
+      [["isolate", "i-0123456789abcdef0", "--case", "bad case"], /--case: "bad case" is not a case id/],
+      [["snapshot", "vol-1", "--case", "IR-1"], /INSTANCE: "vol-1" is not an instance id/],
+      [["capture-memory", "i-0123456789abcdef0", "--case", "IR-1", "--lime-url", "http://x"], /--lime-url/],
+      [["capture-memory", "i-0123456789abcdef0", "--case", "IR-1", "--lime-sha256", "abc"], /--lime-sha256/],
+      [["inspect", "i-0123456789abcdef0", "--case", "IR-1", "--since-hours", "0"], /--since-hours/],
+      [
+        [
+          "isolate",
+          "i-0123456789abcdef0",
+          "--case",
+          "IR-1",
+          "--region",
+          "eu-west-1",
+          "--region",
+          "us-east-1",
+        ],
+        /--region/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(args, {}, io);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(aws.calls).toEqual([]);
+  });
+});
