@@ -207,6 +207,57 @@ export class SecurityGroupMismatchError extends OpsRigError {
   }
 }
 
+/** The region has no rig launch template of that name (the regional stack is not deployed there). */
+export class LaunchTemplateNotFoundError extends OpsRigError {
+  constructor(
+    readonly template: string,
+    readonly region: string,
+  ) {
+    super(
+      "LAUNCH_TEMPLATE_NOT_FOUND",
+      "user",
+      `launch template ${template} does not exist in ${region}: deploy the regional stack there (npm run deploy), or launch without --template`,
+    );
+  }
+}
+
+/** A rig launch template's default version is not a locked-down rig (someone edited it): refused. */
+export class LaunchTemplateMismatchError extends OpsRigError {
+  constructor(
+    readonly template: string,
+    readonly region: string,
+    readonly version: number,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      "LAUNCH_TEMPLATE_MISMATCH",
+      "user",
+      `launch template ${template} version ${version} in ${region} is not a locked-down rig: ${problems.join("; ")}. Refusing to launch from it; redeploy the regional stack to restore it`,
+    );
+  }
+}
+
+/**
+ * The ops-rig API answered with an error: 4xx are the caller's to fix (exit 2, the message names the
+ * fields the API refused), anything else is a system failure.
+ */
+export class ApiCallError extends OpsRigError {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    readonly apiCode: string,
+    message: string,
+    readonly problems: readonly { readonly field: string; readonly message: string }[] = [],
+  ) {
+    super(
+      status >= 400 && status < 500 && status !== 429 ? "API_REFUSED" : "API_FAILED",
+      status >= 400 && status < 500 && status !== 429 ? "user" : "system",
+      `the ops-rig API at ${url} answered ${status} ${apiCode}: ${message}${problems.length > 0 ? ` (${problems.map((p) => `${p.field}: ${p.message}`).join("; ")})` : ""}`,
+      { retryable: status === 429 || status >= 500 },
+    );
+  }
+}
+
 /** The toolset renders no cloud-init, so `launch --stock` has nothing to give the stock AMI. */
 export class NoCloudInitError extends OpsRigError {
   constructor() {

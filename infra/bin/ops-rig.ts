@@ -7,11 +7,12 @@ import { removeBundle } from "../lib/bundle.js";
 // Context comes from cdk.json and `-c key=value`; nothing here calls AWS.
 const projectRoot = resolve(import.meta.dirname, "..", "..");
 try {
-  const { app, bundle, brokerBundle } = await buildApp({ projectRoot, env: process.env });
+  const { app, bundle, brokerBundle, apiBundle } = await buildApp({ projectRoot, env: process.env });
   app.synth();
   // The assets are staged into cdk.out by now; the bundle folders were only waypoints.
   removeBundle(bundle);
   removeBundle(brokerBundle);
+  removeBundle(apiBundle);
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(

@@ -1,6 +1,6 @@
 import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
-import { bundleLambda, CASE_SESSION_ENTRY, type LambdaBundle } from "./bundle.js";
+import { API_ENTRY, bundleLambda, CASE_SESSION_ENTRY, type LambdaBundle } from "./bundle.js";
 import { applySuppressions } from "./nag.js";
 import { OpsRigRegionalStack } from "./regional.js";
 import { type DeploySettings, loadSettings } from "./settings.js";
@@ -25,6 +25,8 @@ export interface BuildAppOptions {
   /** Reuse a bundle (tests bundle once per file); bundles afresh when absent. */
   readonly bundle?: LambdaBundle;
   readonly brokerBundle?: LambdaBundle;
+  /** The API's bundle (one for every region). */
+  readonly apiBundle?: LambdaBundle;
   readonly outdir?: string;
   /**
    * CDK's built-in CloudFormation rules (on by default, as in `cdk synth`). They only ever warn, and
@@ -41,6 +43,7 @@ export interface BuiltApp {
   readonly settings: DeploySettings;
   readonly bundle: LambdaBundle;
   readonly brokerBundle: LambdaBundle;
+  readonly apiBundle: LambdaBundle;
 }
 
 /** The regional stack's name for a region. */
@@ -61,6 +64,7 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   );
   const bundle = options.bundle ?? bundleLambda(options.projectRoot);
   const brokerBundle = options.brokerBundle ?? bundleLambda(options.projectRoot, CASE_SESSION_ENTRY);
+  const apiBundle = options.apiBundle ?? bundleLambda(options.projectRoot, API_ENTRY, { withConfig: true });
   const stack = new OpsRigStack(app, STACK_NAME, {
     settings,
     bundle,
@@ -73,11 +77,16 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   const regionalStacks = settings.regions.map((region) => {
     const regional = new OpsRigRegionalStack(app, regionalStackName(region), {
       env: { region, ...(settings.account ? { account: settings.account } : {}) },
-      description: `ops-rig: evidence, prefix list and responder groups in ${region}`,
+      description: `ops-rig: evidence, prefix list, responder groups, rig launch templates and the API in ${region}`,
       tags: { "ops-rig:stack": regionalStackName(region) },
       lockDays: settings.evidenceLockDays,
       responderCidrs: settings.responderCidrs,
       vpcIds: settings.responderVpcs[region] ?? [],
+      parameterPrefix: settings.parameterPrefix,
+      rigs: settings.rigs,
+      apiBundle,
+      logDays: settings.lambdaLogDays,
+      callerPrincipalArns: settings.responderPrincipalArns,
     });
     // The evidence key and bucket policies name the home stack's roles, which must exist first.
     regional.addDependency(stack);
@@ -89,5 +98,5 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   Validations.of(app).addPlugins(
     new AwsSolutionsChecks(app, { verbose: true, writeSuppressionsToCloudFormation: true }),
   );
-  return { app, stack, regionalStacks, settings, bundle, brokerBundle };
+  return { app, stack, regionalStacks, settings, bundle, brokerBundle, apiBundle };
 }

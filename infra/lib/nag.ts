@@ -30,6 +30,18 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
       "Incident resources are unknown at deploy time; mutating statements require the ops-rig:role, ops-rig:purpose, ops-rig:case or ops-rig:quarantined tag (or a request tag / ec2:CreateAction), read-only ones are limited to the configured regions.",
   },
   {
+    match: arnPattern(
+      "ec2:[a-z]+-[a-z]+-\\d:ACCOUNT:(instance|volume|network-interface|subnet|key-pair)\\/\\*",
+    ),
+    reason:
+      "The regional API's RunInstances: the instance, volumes and interfaces it creates have no id yet, and the caller may name any subnet or key pair; every statement requires ec2:LaunchTemplate to be one of the region's rig templates (with IMDSv2, hop limit 1, the forensic profile and encryption by condition), CreateTags only at RunInstances.",
+  },
+  {
+    match: /^arn:[^:]+:ec2:[a-z]+-[a-z]+-\d::image\/\*$/,
+    reason:
+      "The regional API launches the image the template's resolve:ssm parameter names, unknown at deploy time; only images this account owns (ec2:Owner), only through the region's rig templates.",
+  },
+  {
     match: arnPattern("kms:[^:]*:ACCOUNT:key\\/\\*"),
     reason:
       "The customer keys of AMIs and volumes belong to their owners and are unknown at deploy time; the key may only be used through EC2 (kms:ViaService) in the configured regions, and grants only for AWS resources. pipeline.yaml copy.kmsKeys narrows the pipeline to exact keys.",
@@ -82,6 +94,11 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
     match: arnPattern("imagebuilder:[^:]+:ACCOUNT:[a-z-]+\\/ops-rig-\\*"),
     reason:
       "Image Builder appends version and build number to every ARN; the pipeline's resources are all named ops-rig-* (DESIGN), in the home region only.",
+  },
+  {
+    match: /^<BuildLogsBucket[A-Za-z0-9]*\.Arn>\/reports\/\*$/,
+    reason:
+      "The pipeline's full run reports, one object per run named by its start time: write-only (s3:PutObject), under reports/ only, beside the Image Builder logs it cannot touch.",
   },
   {
     match: /^<[A-Za-z0-9]+\.Arn>\/\*$/,

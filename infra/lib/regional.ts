@@ -4,6 +4,9 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { RigApi } from "./api.js";
+import type { LambdaBundle } from "./bundle.js";
+import { RigLaunchTemplates } from "./launch-templates.js";
 import { NamedAcknowledgements } from "./nag.js";
 import {
   EVIDENCE_ANALYST_ROLE,
@@ -16,7 +19,8 @@ import {
   responderRoleName,
   TAGS,
 } from "./names.js";
-import { partitionOf } from "./settings.js";
+import { partitionOf, type RigLine } from "./settings.js";
+import { RUNTIME } from "./stack.js";
 
 export interface RegionalResponderProps {
   /** Days evidence stays locked (Object Lock COMPLIANCE). */
@@ -217,17 +221,55 @@ export class RegionalResponderResources extends Construct {
   }
 }
 
-export interface RegionalStackProps extends StackProps, RegionalResponderProps {}
+export interface RegionalStackProps extends StackProps, RegionalResponderProps {
+  /** The pipeline's parameter prefix: the templates launch `resolve:ssm:<prefix>/<toolset>/ami-id`. */
+  readonly parameterPrefix: string;
+  readonly rigs: readonly RigLine[];
+  /** The API's bundle (src/lambda/api.ts with the project's recipes). */
+  readonly apiBundle: LambdaBundle;
+  /** Days the API's log group keeps events. */
+  readonly logDays: number;
+  /** SSO roles admitted by the API URL's resource policy. */
+  readonly callerPrincipalArns: readonly string[];
+}
 
 /** One per configured region: the regional responder resources (deployed after the home stack's roles). */
 export class OpsRigRegionalStack extends Stack {
   readonly resources: RegionalResponderResources;
+  readonly launchTemplates: RigLaunchTemplates;
+  readonly api: RigApi;
   readonly acknowledgements: NamedAcknowledgements;
 
   constructor(scope: Construct, id: string, props: RegionalStackProps) {
     super(scope, id, props);
     this.resources = new RegionalResponderResources(this, "Responders", props);
     this.acknowledgements = this.resources.acknowledgements;
+    this.launchTemplates = new RigLaunchTemplates(this, "LaunchTemplates", {
+      parameterPrefix: props.parameterPrefix,
+      rigs: props.rigs,
+      prefixListId: this.resources.prefixList.attrPrefixListId,
+      vpcIds: props.vpcIds,
+    });
+    this.api = new RigApi(this, "Api", {
+      bundle: props.apiBundle,
+      logDays: props.logDays,
+      parameterPrefix: props.parameterPrefix,
+      templates: this.launchTemplates.templates.map((t) => t.template),
+      rigGroups: this.launchTemplates.rigGroups,
+      callerPrincipalArns: props.callerPrincipalArns,
+      runtime: RUNTIME,
+    });
+    for (const a of this.api.acknowledgements.list) this.acknowledgements.add(a.scope, a.id, a.reason);
+    new CfnOutput(this, "ApiUrl", {
+      value: this.api.url.url,
+      description: "ops-rig --api <this>: launch (and the responder outcomes) here, SigV4-signed",
+    });
+    for (const { name, template } of this.launchTemplates.templates) {
+      new CfnOutput(this, `LaunchTemplate-${name}`, {
+        value: template.ref,
+        description: `launch template ${name}: a locked-down rig from the published AMI`,
+      });
+    }
     new CfnOutput(this, "EvidenceBucketName", {
       value: this.resources.bucket.bucketName,
       description: "write-only evidence bucket of this region",

@@ -1,3 +1,4 @@
+import type { Arch, Base } from "../../src/config/bases.js";
 import { loadProject } from "../../src/config/load.js";
 import { REGION_PATTERN } from "../../src/config/schema.js";
 import type { PipelineSettings } from "../../src/config/types.js";
@@ -47,10 +48,21 @@ export interface DeploySettings {
   readonly responderVpcs: Readonly<Record<string, readonly string[]>>;
   /** From the recipes: the toolset names, whose parameter subtrees are the only ones the pipeline writes. */
   readonly toolsets: readonly string[];
+  /** From the recipes: each toolset's default line, what its regional launch template launches. */
+  readonly rigs: readonly RigLine[];
   /** From pipeline.yaml: the SSM prefix the Lambda publishes under. */
   readonly parameterPrefix: string;
   /** From pipeline.yaml: customer KMS keys for AMI copies, by region. */
   readonly copyKmsKeys: Readonly<Record<string, string>>;
+}
+
+/** A toolset's default line as its launch template launches it. */
+export interface RigLine {
+  readonly toolset: string;
+  readonly base: Base;
+  readonly arch: Arch;
+  readonly instanceType: string;
+  readonly rootVolumeGiB: number;
 }
 
 export type ContextReader = (key: string) => unknown;
@@ -281,6 +293,7 @@ export function readSettings(
     responderPrincipalArns,
     responderVpcs,
     toolsets: [],
+    rigs: [],
     parameterPrefix: pipeline.parameterPrefix,
     copyKmsKeys: pipeline.copy.kmsKeys,
   };
@@ -308,7 +321,18 @@ export async function loadSettings(
       },
     ]);
   }
-  return { ...readSettings(read, config.pipeline, env), toolsets };
+  const rigs = config.toolsets
+    .map((t): RigLine => {
+      const { base, arch } = t.default;
+      const instanceType = t.instanceTypes[arch]?.[0];
+      if (!instanceType)
+        throw new ConfigError([
+          { file: t.file, path: "instanceTypes", message: `no instance type for ${arch}, the default arch` },
+        ]);
+      return { toolset: t.name, base, arch, instanceType, rootVolumeGiB: t.rootVolume.sizeGiB };
+    })
+    .sort((a, b) => a.toolset.localeCompare(b.toolset));
+  return { ...readSettings(read, config.pipeline, env), toolsets, rigs };
 }
 
 export function partitionOf(region: string): string {

@@ -1,3 +1,5 @@
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { createApiClient } from "../aws/api-client.js";
 import {
   type AwsClientOptions,
   type AwsClients,
@@ -6,6 +8,7 @@ import {
 } from "../aws/index.js";
 import { createLambdaAdapter } from "../aws/lambda.js";
 import { createLaunchAdapter } from "../aws/launch.js";
+import { createLaunchTemplateAdapter } from "../aws/launch-templates.js";
 import { createResponderAdapter } from "../aws/responders/adapter.js";
 import { createResponderClients, type ResponderClients } from "../aws/responders/clients.js";
 import type { CommandAws } from "./context.js";
@@ -53,11 +56,30 @@ export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws 
   return {
     ports: (homeRegion) => createPipelinePorts(get(), homeRegion, { signal }),
     launch: () => createLaunchAdapter((region) => get().ec2(region), { signal }),
-    lambda: () => createLambdaAdapter((region) => get().lambda(region), { signal }),
+    lambda: () =>
+      createLambdaAdapter((region) => get().other("lambda", region, (config) => new LambdaClient(config)), {
+        signal,
+      }),
     responders: () => {
       responderClients ??= createResponderClients(cliClientOptions(env));
       return createResponderAdapter(responderClients, { signal });
     },
+    api: (url, region) =>
+      createApiClient({
+        url,
+        ...(region ? { region } : {}),
+        ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+          ? {
+              credentials: {
+                accessKeyId: env.AWS_ACCESS_KEY_ID,
+                secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+                ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+              },
+            }
+          : {}),
+        signal,
+      }),
+    templates: () => createLaunchTemplateAdapter((region) => get().ec2(region), { signal }),
     destroy: () => {
       clients?.destroy();
       responderClients?.destroy();

@@ -150,9 +150,15 @@ export async function launch(deps: LaunchDeps, request: LaunchRequest): Promise<
   return { ...result, dryRun: false, instanceId: instance.instanceId, ...(address ? { address } : {}) };
 }
 
-async function resolveImage(
-  deps: LaunchDeps,
-  request: LaunchRequest,
+/** What the image resolution needs of a request (a template launch passes the toolset's default line). */
+export type ImageRequest = Pick<
+  LaunchRequest,
+  "region" | "toolset" | "line" | "usesDefault" | "parameterPrefix" | "pin" | "stock"
+>;
+
+export async function resolveImage(
+  deps: Pick<LaunchDeps, "ports" | "launch">,
+  request: ImageRequest,
 ): Promise<{ request: string; imageId: string; name: string; rootDeviceName: string }> {
   const { region, line } = request;
   let imageRequest: string;
@@ -252,9 +258,12 @@ function describe(d: Differences): string[] {
   ];
 }
 
-async function ensureGroup(
+/** What the group handling needs of a request. */
+export type GroupRequest = Pick<LaunchRequest, "region" | "sshCidrs" | "repairGroup" | "dryRun">;
+
+export async function ensureGroup(
   deps: LaunchDeps,
-  request: LaunchRequest,
+  request: GroupRequest,
   vpcId: string,
 ): Promise<SecurityGroupOutcome> {
   const { region, sshCidrs: cidrs } = request;
@@ -310,7 +319,7 @@ async function ensureGroup(
  */
 async function settleGroup(
   deps: LaunchDeps,
-  request: LaunchRequest,
+  request: GroupRequest,
   initial: SecurityGroupInfo,
   created: boolean,
 ): Promise<SecurityGroupOutcome> {
@@ -378,7 +387,7 @@ function note(deps: LaunchDeps, region: string, groupId: string, changes: string
 }
 
 /** Best effort, never hiding the launch's own error: a failed removal is reported as an event. */
-async function removeGroup(deps: LaunchDeps, region: string, groupId: string): Promise<void> {
+export async function removeGroup(deps: LaunchDeps, region: string, groupId: string): Promise<void> {
   try {
     await deps.launch.deleteSecurityGroup(region, groupId);
     deps.events({ type: "security-group-removed", region, groupId, reason: "the launch failed" });
@@ -396,7 +405,7 @@ async function removeGroup(deps: LaunchDeps, region: string, groupId: string): P
 }
 
 /** Tag values hold at most 256 Unicode characters (not UTF-16 units). */
-function truncate(text: string, max: number): string {
+export function truncate(text: string, max: number): string {
   const chars = Array.from(text);
   return chars.length <= max ? text : chars.slice(0, max).join("");
 }

@@ -5,6 +5,9 @@
  */
 export type { PipelinePorts } from "../pipeline/ports.js";
 
+import type { ApiLaunchResponse, LaunchBody } from "../api/requests.js";
+import type { LaunchTemplateData } from "../responders/launch-template.js";
+
 /** One ingress rule, flattened: one source (a CIDR, `sg-...` or `pl-...`) per rule. */
 export interface IngressRule {
   /** `tcp`, `udp`, `icmp`, `-1` (all), ... as EC2 reports it. */
@@ -74,6 +77,43 @@ export interface LaunchPort {
   runInstance(region: string, input: RunInstanceInput): Promise<LaunchedInstance>;
   /** The same RunInstances request with DryRun: resolves when EC2 answers that it would succeed. */
   checkRunInstance(region: string, input: RunInstanceInput): Promise<void>;
+}
+
+/** A rig launch template as EC2 holds it: its default version's data, flattened. */
+export interface LaunchTemplateInfo {
+  readonly templateId: string;
+  readonly name: string;
+  readonly defaultVersion: number;
+  readonly latestVersion: number;
+  readonly data: LaunchTemplateData;
+}
+
+/** RunInstances from a template version, with what the launcher sets on top of it. */
+export interface TemplateRunInput {
+  readonly templateId: string;
+  /** Always a number: the version that was checked, never `$Default` (it could change in between). */
+  readonly version: number;
+  readonly subnetId?: string;
+  /** Only when the template carries no group. */
+  readonly securityGroupIds?: readonly string[];
+  readonly instanceType?: string;
+  readonly keyName?: string;
+  /** The complete tag set (template tags included): AWS may replace, not merge, a resource type's tags. */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** The rig launch templates of the regional stacks (`launch --template`, `status`, the API). */
+export interface LaunchTemplatePort {
+  /** The template and its default version, or undefined when there is no template of that name. */
+  template(region: string, name: string): Promise<LaunchTemplateInfo | undefined>;
+  runFromTemplate(region: string, input: TemplateRunInput): Promise<LaunchedInstance>;
+  /** The same request with DryRun: resolves when EC2 answers that it would succeed. */
+  checkRunFromTemplate(region: string, input: TemplateRunInput): Promise<void>;
+}
+
+/** The regional ops-rig API, called SigV4-signed with the caller's own credentials (`ops-rig --api URL`). */
+export interface ApiPort {
+  launch(body: LaunchBody): Promise<ApiLaunchResponse>;
 }
 
 /** `ops-rig bake --remote`: the deployed pipeline function. */

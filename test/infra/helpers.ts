@@ -1,7 +1,13 @@
 import { resolve } from "node:path";
 import { Template } from "aws-cdk-lib/assertions";
 import { type BuiltApp, buildApp } from "../../infra/lib/app.js";
-import { bundleLambda, CASE_SESSION_ENTRY, type LambdaBundle, removeBundle } from "../../infra/lib/bundle.js";
+import {
+  API_ENTRY,
+  bundleLambda,
+  CASE_SESSION_ENTRY,
+  type LambdaBundle,
+  removeBundle,
+} from "../../infra/lib/bundle.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export const ACCOUNT = "111111111111";
@@ -27,6 +33,7 @@ export interface Resource {
 
 let bundle: LambdaBundle | undefined;
 let brokerBundle: LambdaBundle | undefined;
+let apiBundle: LambdaBundle | undefined;
 const synths = new Map<string, Promise<Synth>>();
 
 /** The Lambda bundle, built once per test file (vitest isolates modules per file). */
@@ -39,6 +46,12 @@ export function sharedBundle(): LambdaBundle {
 export function sharedBrokerBundle(): LambdaBundle {
   brokerBundle ??= bundleLambda(REPO_ROOT, CASE_SESSION_ENTRY);
   return brokerBundle;
+}
+
+/** The API's bundle, built once per test file. */
+export function sharedApiBundle(): LambdaBundle {
+  apiBundle ??= bundleLambda(REPO_ROOT, API_ENTRY, { withConfig: true });
+  return apiBundle;
 }
 
 /** Synthesizes the app for a context once per test file and context. */
@@ -56,6 +69,7 @@ export function synth(overrides: Record<string, unknown> = {}): Promise<Synth> {
         context,
         bundle: sharedBundle(),
         brokerBundle: sharedBrokerBundle(),
+        apiBundle: sharedApiBundle(),
         cloudFormationRules: false,
       });
       const template = Template.fromStack(built.stack);
@@ -86,8 +100,10 @@ export function synth(overrides: Record<string, unknown> = {}): Promise<Synth> {
 export function cleanup(): void {
   if (bundle) removeBundle(bundle);
   if (brokerBundle) removeBundle(brokerBundle);
+  if (apiBundle) removeBundle(apiBundle);
   bundle = undefined;
   brokerBundle = undefined;
+  apiBundle = undefined;
   synths.clear();
 }
 

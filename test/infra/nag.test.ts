@@ -7,7 +7,7 @@ import { Arns } from "../../infra/lib/arns.js";
 import { acknowledgements, applySuppressions, NamedAcknowledgements } from "../../infra/lib/nag.js";
 import { copyKeyGroups } from "../../infra/lib/pipeline-policy.js";
 import { removeProject, shippedFiles, writeProject } from "../helpers/project.js";
-import { cleanup, REPO_ROOT, sharedBrokerBundle, sharedBundle, synth } from "./helpers.js";
+import { cleanup, REPO_ROOT, sharedApiBundle, sharedBrokerBundle, sharedBundle, synth } from "./helpers.js";
 
 afterAll(cleanup);
 
@@ -67,6 +67,7 @@ describe("cdk-nag AwsSolutions", { timeout: 180_000 }, () => {
       context: { account: "111111111111" },
       bundle: sharedBundle(),
       brokerBundle: sharedBrokerBundle(),
+      apiBundle: sharedApiBundle(),
       cloudFormationRules: false,
     });
     new sqs.Queue(stack, "UnencryptedQueueWithoutDlq", { encryption: sqs.QueueEncryption.UNENCRYPTED });
@@ -135,6 +136,7 @@ describe("customer keys for AMI copies from pipeline.yaml", () => {
         context: { account: "111111111111" },
         bundle: sharedBundle(),
         brokerBundle: sharedBrokerBundle(),
+        apiBundle: sharedApiBundle(),
         cloudFormationRules: false,
       });
       expect(stack.node.tryFindChild("PipelinePolicy-kms")).toBeDefined();

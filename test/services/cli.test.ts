@@ -2,8 +2,10 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createApiClient } from "../../src/aws/api-client.js";
 import type { CommandAws } from "../../src/cli/context.js";
 import { FakeAws } from "../fakes/fake-aws.js";
+import { FakeTemplates } from "../fakes/fake-templates.js";
 import { runCli } from "../helpers/project.js";
 
 const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"];
@@ -12,7 +14,24 @@ const EU = "eu-west-1";
 function fake(): { aws: FakeAws; io: { aws: CommandAws } } {
   const aws = new FakeAws({ regions: REGIONS, homeRegion: "us-east-1", seedBases: true });
   aws.createTopic("ops-rig-notifications");
-  return { aws, io: { aws: { ports: () => aws.ports, launch: () => aws.launch, lambda: () => aws.lambda } } };
+  const templates = new FakeTemplates();
+  return {
+    aws,
+    io: {
+      aws: {
+        ports: () => aws.ports,
+        launch: () => aws.launch,
+        lambda: () => aws.lambda,
+        templates: () => templates,
+        api: (url, region) =>
+          createApiClient({
+            url,
+            ...(region ? { region } : {}),
+            credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
+          }),
+      },
+    },
+  };
 }
 
 /** Runs the CLI against a fresh in-memory AWS; returns the result and the AWS to inspect. */

@@ -279,7 +279,16 @@ describe("the responder commands' flags", () => {
     const unused = () => {
       throw new Error("no pipeline port for responder commands");
     };
-    const io = { aws: { ports: unused, launch: unused, lambda: unused, responders: () => aws.port } };
+    const io = {
+      aws: {
+        ports: unused,
+        launch: unused,
+        lambda: unused,
+        templates: unused,
+        api: unused,
+        responders: () => aws.port,
+      },
+    };
     const cases: [string[], RegExp][] = [
       [["isolate", "i-0123456789abcdef0", "--case", "bad case"], /--case: "bad case" is not a case id/],
       [["snapshot", "vol-1", "--case", "IR-1"], /INSTANCE: "vol-1" is not an instance id/],

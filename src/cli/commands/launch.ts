@@ -1,7 +1,9 @@
 import type { Command } from "commander";
+import { launchBodySchema } from "../../api/requests.js";
 import { ARCHES, BASES } from "../../config/bases.js";
 import { NoCloudInitError, UsageError } from "../../errors.js";
 import { launch } from "../../services/launch.js";
+import { launchFromTemplate, type TemplateLaunchResult } from "../../services/launch-template.js";
 import { parseCidrs } from "../cidr.js";
 import type { CommandContext } from "../context.js";
 import { resolveLine } from "../lines.js";
@@ -24,7 +26,18 @@ interface LaunchOptions {
   label?: string;
   stock?: boolean;
   dryRun?: boolean;
+  template?: boolean;
 }
+
+/** The flag behind each field of the API's launch request. */
+const API_FLAGS: Record<string, string> = {
+  toolset: "--toolset",
+  region: "--region",
+  caseId: "--case",
+  instanceType: "--instance-type",
+  keyName: "--key-name",
+  subnet: "--subnet",
+};
 
 /** EC2 tag values: up to 256 Unicode characters of letters, numbers, spaces and `_ . : / = + - @`. */
 const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
@@ -88,6 +101,10 @@ export function registerLaunch(program: Command, context: () => CommandContext):
     .option("--label <label>", "pin a parameter label (resolve:ssm:<name>:<label>)")
     .option("--stock", "no baked image: launch the stock base AMI with the light cloud-init user data")
     .option(
+      "--template",
+      "launch from the region's ops-rig-<toolset> launch template (checked, and pinned to its current version)",
+    )
+    .option(
       "--dry-run",
       "ask EC2 whether the launch would succeed (the same request, DryRun), changing nothing",
     )
@@ -120,6 +137,107 @@ export function registerLaunch(program: Command, context: () => CommandContext):
         options.instanceProfile ?? ctx.env.OPS_RIG_FORENSIC_PROFILE ?? "ops-rig-forensic";
       if (!/^[\w+=,.@-]{1,128}$/.test(instanceProfile))
         throw new UsageError(`"${instanceProfile}" is not an instance profile name`, "--instance-profile");
+      if (ctx.api) {
+        // The API launches from the region's template with its own (template-bound) role.
+        for (const [flag, set] of [
+          ["--stock", options.stock],
+          ["--version", options.version],
+          ["--label", options.label],
+          ["--ssh-cidr", options.sshCidr],
+          ["--instance-profile", options.instanceProfile],
+          ["--repair-group", options.repairGroup],
+        ] as const) {
+          if (set)
+            throw new UsageError(
+              `the API launches from the region's launch template; ${flag} does not apply`,
+              flag,
+            );
+        }
+        if (!usesDefault)
+          throw new UsageError(
+            `the API launches the ${toolset.name} template's ${toolset.default.base} ${toolset.default.arch}; drop --base/--arch`,
+            "--api",
+          );
+        const body = {
+          toolset: toolset.name,
+          region,
+          ...(caseId !== undefined ? { caseId } : {}),
+          ...(options.instanceType ? { instanceType } : {}),
+          ...(options.keyName ? { keyName: options.keyName } : {}),
+          ...(options.subnet ? { subnet: options.subnet } : {}),
+          ...(options.dryRun ? { dryRun: true } : {}),
+        };
+        // The API's own schema, checked here first: a bad flag fails before anything is sent.
+        const checked = launchBodySchema.safeParse(body);
+        if (!checked.success) {
+          const issue = checked.error.issues[0];
+          const field = String(issue?.path[0] ?? "body");
+          throw new UsageError(
+            `${issue?.message ?? "invalid"} (the API's ${field})`,
+            API_FLAGS[field] ?? "--api",
+          );
+        }
+        const answer = await ctx.aws.api(ctx.api, region).launch(checked.data);
+        if (ctx.output.json) {
+          ctx.output.writeJson(answer);
+          return;
+        }
+        ctx.output.out(
+          answer.dryRun
+            ? `Dry run through the API: EC2 would launch ${answer.instanceType} in ${answer.region} from ${answer.template.name} version ${answer.template.version}; nothing was launched.`
+            : [
+                `Launched ${answer.instanceId} (${answer.instanceType}) in ${answer.region} through the API, from ${answer.template.name} version ${answer.template.version}`,
+                `  image:    ${answer.imageRequest} → ${answer.resolvesTo}`,
+                `  launched by: ${answer.launchedBy}`,
+                "Connect:",
+                `  aws ssm start-session --region ${answer.region} --target ${answer.instanceId}`,
+              ].join("\n"),
+        );
+        return;
+      }
+      if (options.template) {
+        for (const [flag, set] of [
+          ["--stock", options.stock],
+          ["--version", options.version],
+          ["--label", options.label],
+        ] as const) {
+          if (set)
+            throw new UsageError(
+              `the launch template launches the published image; ${flag} does not apply`,
+              flag,
+            );
+        }
+        if (!usesDefault)
+          throw new UsageError(
+            `the ${toolset.name} launch template launches ${toolset.default.base} ${toolset.default.arch}; drop --base/--arch or --template`,
+            "--template",
+          );
+        const progress = createProgress(ctx.output);
+        const result = await launchFromTemplate(
+          {
+            ports: ctx.aws.ports(project.pipeline.homeRegion),
+            launch: ctx.aws.launch(),
+            templates: ctx.aws.templates(),
+            events: progress.sink,
+          },
+          {
+            region,
+            toolset,
+            line,
+            parameterPrefix: project.pipeline.parameterPrefix,
+            instanceProfile,
+            ...(caseId !== undefined ? { caseId } : {}),
+            sshCidrs: cidrs,
+            ...(options.instanceType ? { instanceType } : {}),
+            ...(options.keyName ? { keyName: options.keyName } : {}),
+            ...(options.subnet ? { subnet: options.subnet } : {}),
+            ...(options.repairGroup ? { repairGroup: true } : {}),
+            ...(options.dryRun ? { dryRun: true } : {}),
+          },
+        ).finally(() => progress.stop());
+        renderTemplateLaunch(ctx, result);
+        return;
+      }
       let userData: string | undefined;
       if (options.stock) {
         const light = (await ctx.rendered()).toolsets.find((t) => t.cloudInit);
@@ -197,4 +315,32 @@ export function registerLaunch(program: Command, context: () => CommandContext):
         ].join("\n"),
       );
     });
+}
+
+function renderTemplateLaunch(ctx: CommandContext, result: TemplateLaunchResult): void {
+  if (ctx.output.json) {
+    ctx.output.writeJson(result);
+    return;
+  }
+  const group = result.securityGroup;
+  const access =
+    group.status === "template"
+      ? `the template's group ${group.groupIds.join(", ") || "(none)"}`
+      : `${group.name}${group.groupId ? ` ${group.groupId}` : ""} (${group.status})`;
+  const from = `${result.template.name} version ${result.template.version} (${result.template.id})`;
+  if (result.dryRun) {
+    ctx.output.out(
+      `Dry run: EC2 would launch ${result.instanceType} in ${result.region} from ${from}, image ${result.imageRequest} (now ${result.resolvesTo}); nothing was launched.\n  access:   ${access}`,
+    );
+    return;
+  }
+  ctx.output.out(
+    [
+      `Launched ${result.instanceId} (${result.instanceType}) in ${result.region} from ${from}`,
+      `  image:    ${result.imageRequest} → ${result.resolvesTo} (${result.imageName})`,
+      `  access:   ${access}, IMDSv2 required, root volume encrypted`,
+      "Connect:",
+      `  aws ssm start-session --region ${result.region} --target ${result.instanceId}`,
+    ].join("\n"),
+  );
 }

@@ -1,4 +1,7 @@
 import type { Command } from "commander";
+import { lineId } from "../../plan/names.js";
+import { FORENSIC_INSTANCE_PROFILE } from "../../responders/contract.js";
+import { templateStatus } from "../../services/launch-template.js";
 import { lineStatus } from "../../services/status.js";
 import type { CommandContext } from "../context.js";
 import { formatTable, paint } from "../output.js";
@@ -20,9 +23,28 @@ export function registerStatus(program: Command, context: () => CommandContext):
       const ctx = context();
       const project = await pipelineProject(ctx);
       const progress = createProgress(ctx.output);
-      const { rows, attention } = await lineStatus(project, serviceDeps(ctx, project, progress.sink), {
-        ...(options.toolset ? { toolsets: options.toolset } : {}),
-      }).finally(() => progress.stop());
+      const { rows: lineRows, attention } = await lineStatus(
+        project,
+        serviceDeps(ctx, project, progress.sink),
+        {
+          ...(options.toolset ? { toolsets: options.toolset } : {}),
+        },
+      ).finally(() => progress.stop());
+      // The launch template of each toolset's default line, in each region shown.
+      const defaults = new Map(
+        project.toolsets.map((t) => [lineId({ toolset: t.name, ...t.default }), t.name]),
+      );
+      const templates = await templateStatus(ctx.aws.templates(), {
+        regions: [...new Set(lineRows.map((r) => r.region))],
+        toolsets: [...new Set(lineRows.flatMap((r) => defaults.get(r.line) ?? []))],
+        parameterPrefix: project.pipeline.parameterPrefix,
+        instanceProfile: ctx.env.OPS_RIG_FORENSIC_PROFILE ?? FORENSIC_INSTANCE_PROFILE,
+      });
+      const rows = lineRows.map((row) => {
+        const toolset = defaults.get(row.line);
+        const template = toolset && templates.find((t) => t.region === row.region && t.toolset === toolset);
+        return template ? { ...row, template } : row;
+      });
       if (ctx.output.json) {
         ctx.output.writeJson(rows);
         return;
@@ -39,6 +61,17 @@ export function registerStatus(program: Command, context: () => CommandContext):
             header: "param v",
             value: (r) => (r.parameterVersion === undefined ? "" : String(r.parameterVersion)),
             align: "right",
+          },
+          {
+            header: "template",
+            value: (r) =>
+              "template" in r && r.template
+                ? r.template.version === undefined
+                  ? paint(ctx.output, "red", r.template.problems.join("; "))
+                  : r.template.problems.length > 0
+                    ? paint(ctx.output, "red", `v${r.template.version} edited`)
+                    : `v${r.template.version}`
+                : "",
           },
           { header: "detail", value: (r) => r.detail },
         ]),
