@@ -77,7 +77,7 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
     reason: "An explicit deny: no responder passes one of ops-rig's own roles to a workload.",
   },
   {
-    match: arnPattern("ssm:\\*::document\\/AWS-RunShellScript"),
+    match: arnPattern("ssm:\\*:\\*:document\\/AWS-RunShellScript"),
     reason:
       "AWS's own shell document, the only one memory capture runs, in the configured regions (aws:RequestedRegion), human sessions only, on instances of the session's case (ssm:resourceTag).",
   },

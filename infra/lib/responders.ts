@@ -1,6 +1,5 @@
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as s3 from "aws-cdk-lib/aws-s3";
-import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { type Arns, conditions, tagEquals } from "./arns.js";
 import {
@@ -31,8 +30,8 @@ export interface RespondersProps {
   readonly parameterPrefix: string;
   /** SSO roles whose sessions count as human responders (their identity provider enforces MFA). */
   readonly responderPrincipalArns: readonly string[];
-  /** Where every responder command publishes its audit event (the responders' notification topic). */
-  readonly auditTopic?: sns.ITopic;
+  /** Where every responder command publishes its audit event (the responders' notification topic) and its key. */
+  readonly audit?: { readonly topicArn: string; readonly keyArn: string };
 }
 
 /** `${aws:PrincipalTag/ops-rig:case}`: the case of the calling session, as an IAM policy variable. */
@@ -97,7 +96,7 @@ export class Responders extends Construct {
       const forRigs = rigActions.includes(action);
       const policy = new iam.ManagedPolicy(this, `Policy-${action}`, {
         description: `ops-rig responder action "${action}"`,
-        statements: statements[action],
+        statements: [...statements[action], ...auditStatements(props)],
       });
       const role = new iam.Role(this, `Role-${action}`, {
         roleName: responderRoleName(action),
@@ -110,8 +109,6 @@ export class Responders extends Construct {
       setTrust(role, trustStatements(humans, forRigs ? this.brokerRole : undefined));
       roles.set(action, role);
       policies.set(action, policy);
-      // One audit event per command (and the topic's key, when it is encrypted).
-      props.auditTopic?.grantPublish(role);
     }
     this.roles = roles;
     this.policies = policies;
@@ -205,6 +202,25 @@ export class Responders extends Construct {
       ],
     });
   }
+}
+
+/** One audit event per command, on the responders' topic (encrypted: its key through SNS). */
+function auditStatements(props: RespondersProps): iam.PolicyStatement[] {
+  if (!props.audit) return [];
+  const { arns } = props;
+  return [
+    new iam.PolicyStatement({
+      sid: "PublishTheAuditEvent",
+      actions: ["sns:Publish"],
+      resources: [props.audit.topicArn],
+    }),
+    new iam.PolicyStatement({
+      sid: "EncryptTheAuditEvent",
+      actions: ["kms:GenerateDataKey", "kms:Decrypt"],
+      resources: [props.audit.keyArn],
+      conditions: { StringEquals: { "kms:ViaService": arns.via("sns", [arns.homeRegion]) } },
+    }),
+  ];
 }
 
 interface HumanPrincipals {
@@ -386,6 +402,8 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
         "ec2:DescribeSubnets",
         "ec2:DescribeVpcs",
         "ec2:DescribeManagedPrefixLists",
+        "ec2:DescribeIamInstanceProfileAssociations",
+        "ec2:DescribeVolumes",
       ]),
       st("ChangeCaseInterfacesOnly", ["ec2:ModifyNetworkInterfaceAttribute"], [interfaces], sameCase()),
       st("KeepOrAddGroupsOfTheRegion", ["ec2:ModifyNetworkInterfaceAttribute"], [securityGroups]),
@@ -407,6 +425,8 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
         "ec2:DescribeSnapshots",
         "ec2:DescribeInstances",
         "ec2:DescribeAvailabilityZones",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeIamInstanceProfileAssociations",
       ]),
       st("SnapshotCaseVolumes", ["ec2:CreateSnapshot"], [volumes], sameCase()),
       st("SnapshotCaseInstances", ["ec2:CreateSnapshots"], [instances], sameCase()),
@@ -492,7 +512,8 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
       st(
         "OnlyTheShellDocument",
         ["ssm:SendCommand"],
-        [arns.arn("ssm", "*", "", `document/${CAPTURE_DOCUMENT}`)],
+        // AWS-owned documents have no account in their ARN; `*` also matches the empty segment.
+        [arns.arn("ssm", "*", "*", `document/${CAPTURE_DOCUMENT}`)],
         humanSession(),
       ),
       st("FollowTheCapture", ["ssm:ListCommands", "ssm:GetCommandInvocation"], ["*"], humanSession()),

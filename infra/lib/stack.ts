@@ -361,7 +361,7 @@ export class OpsRigStack extends Stack {
       toolsBucket: this.toolsBucket,
       parameterPrefix: settings.parameterPrefix,
       responderPrincipalArns: settings.responderPrincipalArns,
-      auditTopic: this.notificationTopic,
+      audit: { topicArn: this.notificationTopic.topicArn, keyArn: this.notificationKey.keyArn },
     });
     const brokerLogs = new logs.LogGroup(this, "CaseSessionLogGroup", {
       retention: settings.lambdaLogDays as logs.RetentionDays,

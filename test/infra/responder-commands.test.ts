@@ -66,6 +66,8 @@ const claim = (action: ResponderAction, type: string, id: string): Attempt => ({
   context: writeTags(undefined, { "ops-rig:case": CASE }),
 });
 
+// Documents are written with an account: iam-simulate refuses AWS-owned documents' account-less ARNs,
+// and the policy's `arn:aws:ssm:*:*:document/AWS-RunShellScript` matches both forms.
 const COMMANDS: Record<string, Attempt[]> = {
   inspect: [
     ...describes("inspect", [
@@ -306,7 +308,7 @@ const COMMANDS: Record<string, Attempt[]> = {
       name: "run the capture (document)",
       caller: human("memory-capture"),
       action: "ssm:SendCommand",
-      resource: `arn:aws:ssm:${REGION}::document/AWS-RunShellScript`,
+      resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:document/AWS-RunShellScript`,
     },
     {
       name: "record the hash",
@@ -330,11 +332,7 @@ const COMMANDS: Record<string, Attempt[]> = {
     },
   ],
   "ssh-route": [
-    ...describes("ssh-route", [
-      "ec2:DescribeInstances",
-      "ec2:DescribeNetworkInterfaces",
-      "ec2:DescribeSecurityGroups",
-    ]),
+    ...describes("ssh-route", [...TARGET_READS, "ec2:DescribeSecurityGroups"]),
     {
       name: "mark the route",
       caller: human("ssh-route"),
@@ -358,7 +356,7 @@ const COMMANDS: Record<string, Attempt[]> = {
     },
   ],
   terminate: [
-    ...describes("terminate", ["ec2:DescribeInstances", "ec2:DescribeSnapshots"]),
+    ...describes("terminate", [...TARGET_READS, "ec2:DescribeSnapshots"]),
     {
       name: "record the termination",
       caller: human("terminate"),
@@ -394,7 +392,7 @@ const ABUSE: Attempt[] = [
     name: "a human runs another document",
     caller: human("memory-capture"),
     action: "ssm:SendCommand",
-    resource: `arn:aws:ssm:${REGION}::document/AWS-RunPowerShellScript`,
+    resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:document/AWS-RunPowerShellScript`,
   },
   {
     name: "release passes ops-rig's forensic role to a workload",

@@ -234,3 +234,86 @@ describe("responder services: the whole incident in memory", () => {
     }
   });
 });
+
+describe("responder building blocks", () => {
+  it("splits a long value over continuation tags and joins it back exactly", async () => {
+    const { chunkTag, readChunks } = await import("../../src/services/responders/tags.js");
+    const arn = `arn:aws:iam::123456789012:instance-profile/${"deep/".repeat(80)}web`;
+    const tags = chunkTag("ops-rig:previous-profile", arn);
+    expect(Object.keys(tags)).toEqual(["ops-rig:previous-profile", "ops-rig:previous-profile-2"]);
+    for (const value of Object.values(tags)) expect(Array.from(value).length).toBeLessThanOrEqual(256);
+    expect(readChunks(tags, "ops-rig:previous-profile")).toBe(arn);
+    expect(() => chunkTag("k", "x".repeat(1025))).toThrow(/do not fit 4 tags/);
+  });
+
+  it("renders a capture script bash accepts, with one presigned URL per part", async () => {
+    const { captureScript, partPlan } = await import("../../src/services/responders/memory.js");
+    const plan = partPlan(16 * 1024);
+    expect(plan.parts).toBeLessThanOrEqual(32);
+    expect(plan.partBytes * plan.parts).toBeGreaterThanOrEqual((16 * 1024 + 64) * 1024 * 1024);
+    const script = captureScript({
+      limeUrl: "https://tools.example/lime.ko",
+      limeSha256: "cd".repeat(32),
+      partBytes: plan.partBytes,
+      partUrls: Array.from(
+        { length: plan.parts },
+        (_, i) => `https://b.s3.amazonaws.com/k?partNumber=${i + 1}&x='y'`,
+      ),
+      uploadId: "up'load",
+      port: 41234,
+    }).join("\n");
+    const { execa } = await import("execa");
+    const check = await execa("bash", ["-n"], { input: script, reject: false });
+    expect(check.stderr).toBe("");
+    expect(check.exitCode).toBe(0);
+    expect(script.match(/partNumber=/g)).toHaveLength(plan.parts);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash expansion in the script
+    expect(script).toContain("path=tcp:${port} format=lime");
+  });
+});
+
+describe("the responder commands' flags", () => {
+  it("bad input exits 2 naming the flag, before any AWS call", async () => {
+    const { runCli } = await import("../helpers/project.js");
+    const aws = new FakeResponderAws();
+    const unused = () => {
+      throw new Error("no pipeline port for responder commands");
+    };
+    const io = {
+      aws: {
+        ports: unused,
+        launch: unused,
+        lambda: unused,
+        templates: unused,
+        api: unused,
+        responders: () => aws.port,
+      },
+    };
+    const cases: [string[], RegExp][] = [
+      [["isolate", "i-0123456789abcdef0", "--case", "bad case"], /--case: "bad case" is not a case id/],
+      [["snapshot", "vol-1", "--case", "IR-1"], /INSTANCE: "vol-1" is not an instance id/],
+      [["capture-memory", "i-0123456789abcdef0", "--case", "IR-1", "--lime-url", "http://x"], /--lime-url/],
+      [["capture-memory", "i-0123456789abcdef0", "--case", "IR-1", "--lime-sha256", "abc"], /--lime-sha256/],
+      [["inspect", "i-0123456789abcdef0", "--case", "IR-1", "--since-hours", "0"], /--since-hours/],
+      [
+        [
+          "isolate",
+          "i-0123456789abcdef0",
+          "--case",
+          "IR-1",
+          "--region",
+          "eu-west-1",
+          "--region",
+          "us-east-1",
+        ],
+        /--region/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(args, {}, io);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(aws.calls).toEqual([]);
+  });
+});

@@ -5,6 +5,7 @@ import { UsageError } from "../../errors.js";
 import {
   attach,
   captureMemory,
+  checkCase,
   inspect,
   isolate,
   locateInstance,
@@ -41,7 +42,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .action(async (instanceId: string, options: CaseOptions & { sinceHours?: string }) => {
       const sinceHours =
         options.sinceHours === undefined ? undefined : positive(options.sinceHours, "--since-hours");
-      const { ctx, deps, region } = await setup(context, instanceId);
+      const { ctx, deps, region } = await setup(context, instanceId, options.case);
       const result = await inspect(deps, {
         ...base(options, region),
         instanceId,
@@ -57,7 +58,7 @@ export function registerResponders(program: Command, context: () => CommandConte
   command("isolate", "quarantine an instance: every interface to the quarantine group, profile removed")
     .argument("<instance>", "instance id (i-...)")
     .action(async (instanceId: string, options: CaseOptions) => {
-      const { ctx, deps, region } = await setup(context, instanceId);
+      const { ctx, deps, region } = await setup(context, instanceId, options.case);
       const result = await isolate(deps, { ...base(options, region), instanceId });
       if (ctx.output.json) return ctx.output.writeJson(result);
       ctx.output.out(
@@ -84,7 +85,7 @@ export function registerResponders(program: Command, context: () => CommandConte
   command("release", "undo isolate: restore the recorded groups and instance profile exactly")
     .argument("<instance>", "instance id (i-...)")
     .action(async (instanceId: string, options: CaseOptions) => {
-      const { ctx, deps, region } = await setup(context, instanceId);
+      const { ctx, deps, region } = await setup(context, instanceId, options.case);
       const result = await release(deps, { ...base(options, region), instanceId });
       if (ctx.output.json) return ctx.output.writeJson(result);
       ctx.output.out(headline(result.dryRun, `${instanceId} in ${region} released`, result.changes));
@@ -94,7 +95,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .argument("<instance>", "instance id (i-...)")
     .option("--no-wait", "return once the snapshots are started")
     .action(async (instanceId: string, options: CaseOptions & { wait: boolean }) => {
-      const { ctx, deps, region } = await setup(context, instanceId);
+      const { ctx, deps, region } = await setup(context, instanceId, options.case);
       const result = await snapshot(deps, { ...base(options, region), instanceId, wait: options.wait });
       if (ctx.output.json) return ctx.output.writeJson(result);
       ctx.output.out(
@@ -117,7 +118,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .argument("<source>", "a snapshot (snap-...) or the instance whose case snapshots to attach (i-...)")
     .requiredOption("--rig <instance>", "the rig (launched with ops-rig launch --case)")
     .action(async (source: string, options: CaseOptions & { rig: string }) => {
-      const { ctx, deps, region } = await setup(context, options.rig);
+      const { ctx, deps, region } = await setup(context, options.rig, options.case);
       const result = await attach(deps, { ...base(options, region), source, rigId: options.rig });
       if (ctx.output.json) return ctx.output.writeJson(result);
       ctx.output.out(
@@ -148,7 +149,7 @@ export function registerResponders(program: Command, context: () => CommandConte
         throw new UsageError(`"${options.limeUrl}" is not an https URL`, "--lime-url");
       if (options.limeSha256 !== undefined && !/^[0-9a-f]{64}$/.test(options.limeSha256))
         throw new UsageError("not a SHA-256 (64 lowercase hex digits)", "--lime-sha256");
-      const { ctx, deps, region } = await setup(context, instanceId);
+      const { ctx, deps, region } = await setup(context, instanceId, options.case);
       const result = await captureMemory(deps, {
         ...base(options, region),
         instanceId,
@@ -180,7 +181,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .requiredOption("--rig <instance>", "the rig")
     .option("--remove", "take the route away again")
     .action(async (instanceId: string, options: CaseOptions & { rig: string; remove?: boolean }) => {
-      const { ctx, deps, region } = await setup(context, instanceId);
+      const { ctx, deps, region } = await setup(context, instanceId, options.case);
       const result = await sshRoute(deps, {
         ...base(options, region),
         instanceId,
@@ -211,7 +212,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .option("-y, --yes", "do not ask for confirmation")
     .action(
       async (instanceId: string, options: CaseOptions & { withoutEvidence?: boolean; yes?: boolean }) => {
-        const { ctx, deps, region } = await setup(context, instanceId);
+        const { ctx, deps, region } = await setup(context, instanceId, options.case);
         let confirmed = Boolean(options.yes);
         if (!confirmed && !options.dryRun && process.stdin.isTTY && !ctx.output.json) {
           const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -259,8 +260,11 @@ function headline(dryRun: boolean, text: string, changes: readonly string[]): st
 async function setup(
   context: () => CommandContext,
   instanceId: string,
+  caseId: string,
 ): Promise<{ ctx: CommandContext; deps: ResponderDeps; region: string }> {
   const ctx = context();
+  // Flags first: bad input never reaches AWS.
+  checkCase(caseId);
   if ((ctx.regions?.length ?? 0) > 1)
     throw new UsageError("responder commands work in one region: the instance's", "--region");
   const port: ResponderPort | undefined = ctx.aws.responders?.();
@@ -283,6 +287,10 @@ async function setup(
     now: clock.now,
     sleep: (ms) => clock.sleep(ms, ctx.signal),
     events: (event) => renderEvent(ctx, event),
+    // How often to look at snapshots and Run Command while waiting (tests and local AWS use less).
+    ...(/^[1-9]\d{0,6}$/.test(ctx.env.OPS_RIG_POLL_MS ?? "")
+      ? { pollMs: Number(ctx.env.OPS_RIG_POLL_MS) }
+      : {}),
     ...(auditTopicArn ? { auditTopicArn } : {}),
   };
   return { ctx, deps, region };

@@ -8,7 +8,7 @@ export type {
   ResponderEvent,
   ResponderEvents,
 } from "./common.js";
-export { locateInstance } from "./common.js";
+export { checkCase, locateInstance } from "./common.js";
 export * from "./errors.js";
 export { type InspectRequest, type InspectResult, inspect, renderInspect } from "./inspect.js";
 export {
