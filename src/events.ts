@@ -27,6 +27,10 @@ export type PipelineEvent =
   | { readonly type: "waiting"; readonly pass: number; readonly ms: number }
   | { readonly type: "notification-sent"; readonly topicArn: string; readonly messageId: string }
   | { readonly type: "notification-failed"; readonly topicArn: string; readonly error: OpsRigError }
+  /** The full JSON report was stored (the notification links to it). */
+  | { readonly type: "report-stored"; readonly location: string; readonly bytes: number }
+  /** The full report could not be stored: it is still in the run's log and output. */
+  | { readonly type: "report-not-stored"; readonly location: string; readonly error: OpsRigError }
   /** The failure was notified but the build could not be marked so: it is notified again next run. */
   | { readonly type: "build-not-marked"; readonly build: string; readonly error: OpsRigError };
 

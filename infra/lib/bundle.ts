@@ -1,6 +1,8 @@
+import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { buildSync, type Metafile } from "esbuild";
+import { fileURLToPath } from "node:url";
+import type { BuildOptions, Metafile } from "esbuild";
 
 /** Where the pipeline handler lives. */
 export const HANDLER_ENTRY = "src/lambda/handler.ts";
@@ -31,6 +33,52 @@ export interface LambdaBundle {
   readonly millis: number;
 }
 
+/** The most the pipeline Lambda's code may weigh (cold starts grow with it). */
+export const MAX_BUNDLE_BYTES = 1_000_000;
+
+/** esbuild settings every ops-rig Lambda bundle uses (the cold-import floor is bundled the same way). */
+export function lambdaBuildOptions(projectRoot: string, entry: string, outfile: string): BuildOptions {
+  return {
+    absWorkingDir: projectRoot,
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: BUNDLE_TARGET,
+    format: "esm",
+    mainFields: ["module", "main"],
+    banner: {
+      js: "import { createRequire as __opsRigCreateRequire } from 'node:module'; const require = __opsRigCreateRequire(import.meta.url);",
+    },
+    minify: true,
+    // Error classes are told apart by name (OpsRigError hierarchy, SDK exceptions).
+    keepNames: true,
+    // Beside the bundle for debugging; never loaded in production (no --enable-source-maps: Node
+    // would parse the whole map at every cold start).
+    sourcemap: "linked",
+    sourcesContent: false,
+    legalComments: "linked",
+    metafile: true,
+    logLevel: "silent",
+  };
+}
+
+/** The child that runs esbuild with ops-rig's plugins (see bundle-child.mjs for what they trim). */
+const CHILD = fileURLToPath(new URL("./bundle-child.mjs", import.meta.url));
+
+/**
+ * Runs esbuild with the trimming plugins and returns its metafile. esbuild's plugins need its
+ * asynchronous API and CDK builds its app synchronously, so the build runs in a child process.
+ */
+export function runEsbuild(options: BuildOptions): Metafile {
+  const stdout = execFileSync(process.execPath, [CHILD], {
+    input: JSON.stringify(options),
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as Metafile;
+}
+
 /**
  * Bundles the Lambda handler with esbuild into a fresh folder under `<projectRoot>/.cache/`, next to
  * a copy of the project's `recipes/` and `components/`.
@@ -52,32 +100,7 @@ export function bundleLambda(
   mkdirSync(cacheDir, { recursive: true });
   const dir = mkdtempSync(join(cacheDir, "lambda-"));
   try {
-    const result = buildSync({
-      absWorkingDir: projectRoot,
-      entryPoints: [entry],
-      outfile: join(dir, BUNDLE_FILE),
-      bundle: true,
-      platform: "node",
-      target: BUNDLE_TARGET,
-      format: "esm",
-      mainFields: ["module", "main"],
-      banner: {
-        js: "import { createRequire as __opsRigCreateRequire } from 'node:module'; const require = __opsRigCreateRequire(import.meta.url);",
-      },
-      minify: true,
-      // Error classes are told apart by name (OpsRigError hierarchy, SDK exceptions).
-      keepNames: true,
-      sourcemap: "linked",
-      sourcesContent: false,
-      legalComments: "linked",
-      metafile: true,
-      logLevel: "silent",
-    });
-    if (result.errors.length > 0) {
-      throw new Error(`esbuild failed to bundle ${entry}: ${result.errors.map((e) => e.text).join("; ")}`);
-    }
-    const metafile = result.metafile;
-    if (!metafile) throw new Error("esbuild returned no metafile");
+    const metafile = runEsbuild(lambdaBuildOptions(projectRoot, entry, join(dir, BUNDLE_FILE)));
     for (const folder of withConfig ? ["recipes", "components"] : []) {
       cpSync(join(projectRoot, folder), join(dir, CONFIG_FOLDER, folder), {
         recursive: true,

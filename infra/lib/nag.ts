@@ -63,9 +63,23 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
   },
   {
     match:
-      /^arn:[^:]+:s3:::ops-rig-evidence-(?:\d{12}|<AWS::AccountId>)-[a-z0-9-]+\/cases\/<aws:PrincipalTag\/ops-rig:case>\/\*$/,
+      /^arn:[^:]+:s3:::ops-rig-evidence-(?:\d{12}|<AWS::AccountId>)-[a-z0-9-]+\/cases\/<aws:PrincipalTag\/ops-rig:case>\/(?:(?:custody|inspect)\/)?\*$/,
     reason:
-      "Evidence objects of the session's own case only (the case is the session tag the broker or a human set); the bucket's policy denies every read but the analyst's and every write but the capture path's.",
+      "Evidence objects of the session's own case only (the case is the session tag the broker or a human set), for inspect, snapshot and terminate only its custody/ and inspect/ folders; the bucket's policy denies every read but the analyst's and every write but the evidence writers'.",
+  },
+  {
+    match: arnPattern("iam::ACCOUNT:(instance-profile|role)\\/\\*"),
+    reason:
+      "Instance profiles and roles of the workloads under investigation are unknown at deploy time: inspect reads their policy names (human sessions only); release passes the recorded role back to EC2 only (iam:PassedToService), never one of ops-rig's own roles (explicit deny).",
+  },
+  {
+    match: arnPattern("iam::ACCOUNT:role\\/ops-rig-\\*"),
+    reason: "An explicit deny: no responder passes one of ops-rig's own roles to a workload.",
+  },
+  {
+    match: arnPattern("ssm:\\*::document\\/AWS-RunShellScript"),
+    reason:
+      "AWS's own shell document, the only one memory capture runs, in the configured regions (aws:RequestedRegion), human sessions only, on instances of the session's case (ssm:resourceTag).",
   },
   {
     match: arnPattern("logs:\\*:ACCOUNT:log-group:\\*"),
@@ -80,6 +94,11 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
     match: arnPattern("imagebuilder:[^:]+:ACCOUNT:[a-z-]+\\/ops-rig-\\*"),
     reason:
       "Image Builder appends version and build number to every ARN; the pipeline's resources are all named ops-rig-* (DESIGN), in the home region only.",
+  },
+  {
+    match: /^<BuildLogsBucket[A-Za-z0-9]*\.Arn>\/reports\/\*$/,
+    reason:
+      "The pipeline's full run reports, one object per run named by its start time: write-only (s3:PutObject), under reports/ only, beside the Image Builder logs it cannot touch.",
   },
   {
     match: /^<[A-Za-z0-9]+\.Arn>\/\*$/,

@@ -15,6 +15,8 @@ export interface PipelinePolicyInputs {
   readonly copyKmsKeys: Readonly<Record<string, string>>;
   /** Toolset names: the pipeline writes parameters under `<prefix>/<toolset>/` and nowhere else. */
   readonly toolsets: readonly string[];
+  /** The logs bucket: the full run reports go under `reports/` in it. */
+  readonly logsBucketArn: string;
 }
 
 /**
@@ -158,6 +160,12 @@ export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string,
       sid: "NotifyResponders",
       actions: ["sns:Publish"],
       resources: [inputs.notificationTopicArn],
+    }),
+    new iam.PolicyStatement({
+      sid: "StoreRunReports",
+      // Write-only, under reports/ only: the Image Builder logs beside them stay out of reach.
+      actions: ["s3:PutObject"],
+      resources: [`${inputs.logsBucketArn}/reports/*`],
     }),
     new iam.PolicyStatement({
       sid: "EncryptNotifications",

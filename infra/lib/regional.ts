@@ -11,6 +11,7 @@ import { NamedAcknowledgements } from "./nag.js";
 import {
   EVIDENCE_ANALYST_ROLE,
   EVIDENCE_KEY_ALIAS,
+  EVIDENCE_WRITERS,
   evidenceBucketName,
   MANAGED_BY_OPS_RIG,
   MANAGED_GROUPS,
@@ -72,7 +73,8 @@ export class RegionalResponderResources extends Construct {
     const stack = Stack.of(this);
     const partition = partitionOf(stack.region);
     const role = (name: string) => `arn:${partition}:iam::${Aws.ACCOUNT_ID}:role/${name}`;
-    const writer = role(responderRoleName("memory-capture"));
+    // Reports and chain-of-custody entries come from these roles too (each under its session's case).
+    const writers = EVIDENCE_WRITERS.map((action) => role(responderRoleName(action)));
     const analyst = role(EVIDENCE_ANALYST_ROLE);
     const bucketName = evidenceBucketName(Aws.ACCOUNT_ID, stack.region);
     const bucketArn = `arn:${partition}:s3:::${bucketName}`;
@@ -98,7 +100,7 @@ export class RegionalResponderResources extends Construct {
           }),
           new iam.PolicyStatement({
             sid: "CapturePathEncryptsThroughS3",
-            principals: [new iam.ArnPrincipal(writer)],
+            principals: writers.map((w) => new iam.ArnPrincipal(w)),
             actions: ["kms:GenerateDataKey", "kms:Decrypt"],
             resources: ["*"],
             conditions: viaS3,
@@ -165,7 +167,9 @@ export class RegionalResponderResources extends Construct {
     deny("NobodyButTheAnalystDeletes", ["s3:DeleteObject*"], {
       ArnNotEquals: { "aws:PrincipalArn": analyst },
     });
-    deny("NobodyButTheCapturePathWrites", ["s3:PutObject"], { ArnNotEquals: { "aws:PrincipalArn": writer } });
+    deny("NobodyButTheCapturePathWrites", ["s3:PutObject"], {
+      ArnNotEquals: { "aws:PrincipalArn": writers },
+    });
     deny("NobodyShortensTheLock", ["s3:PutObjectRetention", "s3:BypassGovernanceRetention"], {
       Null: { "aws:PrincipalArn": "false" },
     });

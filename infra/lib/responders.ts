@@ -1,8 +1,10 @@
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as s3 from "aws-cdk-lib/aws-s3";
+import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { type Arns, conditions, tagEquals } from "./arns.js";
 import {
+  CAPTURE_DOCUMENT,
   CASE_SESSION_FUNCTION,
   CASE_SESSION_ROLE,
   EVIDENCE_ANALYST_ROLE,
@@ -18,7 +20,9 @@ import {
   RIG_ACTIONS,
   responderRoleName,
   SESSION_TAGS,
+  STATE_TAGS,
   TAGS,
+  withContinuations,
 } from "./names.js";
 
 export interface RespondersProps {
@@ -27,6 +31,8 @@ export interface RespondersProps {
   readonly parameterPrefix: string;
   /** SSO roles whose sessions count as human responders (their identity provider enforces MFA). */
   readonly responderPrincipalArns: readonly string[];
+  /** Where every responder command publishes its audit event (the responders' notification topic). */
+  readonly auditTopic?: sns.ITopic;
 }
 
 /** `${aws:PrincipalTag/ops-rig:case}`: the case of the calling session, as an IAM policy variable. */
@@ -104,6 +110,8 @@ export class Responders extends Construct {
       setTrust(role, trustStatements(humans, forRigs ? this.brokerRole : undefined));
       roles.set(action, role);
       policies.set(action, policy);
+      // One audit event per command (and the topic's key, when it is encrypted).
+      props.auditTopic?.grantPublish(role);
     }
     this.roles = roles;
     this.policies = policies;
@@ -342,6 +350,28 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
   const viaEc2 = { StringEquals: { "kms:ViaService": arns.via("ec2") } };
   const describe = (sid: string, actions: string[]) => st(sid, actions, ["*"]);
 
+  const interfacesArn = interfaces;
+  const buckets = evidenceBucketArns(arns);
+  const custody = (sid: string, folders: readonly string[]) =>
+    new iam.PolicyStatement({
+      sid,
+      actions: ["s3:PutObject"],
+      resources: buckets.flatMap((b) => folders.map((f) => `${b}/cases/${SESSION_CASE}/${f}/*`)),
+    });
+  // A human brings a workload into their case: only resources no case has claimed yet, only the
+  // case tag, only their session's case. A rig session never can (it works on what a human claimed).
+  const claim = st(
+    "HumansClaimUnclaimedResourcesForTheirCase",
+    ["ec2:CreateTags"],
+    [instances, volumes, interfacesArn],
+    { Null: { [`aws:ResourceTag/${TAGS.case}`]: "true" } },
+    requestsSameCase(),
+    { "ForAllValues:StringEquals": { "aws:TagKeys": [TAGS.case] } },
+    humanSession(),
+  );
+  const stateTags = (sid: string, actions: string[], resources: string[], keys: readonly string[]) =>
+    st(sid, actions, resources, sameCase(), { "ForAllValues:StringEquals": { "aws:TagKeys": [...keys] } });
+
   const all: Record<ResponderAction, iam.PolicyStatement[]> = {
     // (1) SSH route, humans only: add the ops-rig SSH-route group (SSH from the responders' prefix
     // list, nothing else) to a case instance's interface. ModifyNetworkInterfaceAttribute replaces
@@ -359,6 +389,13 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
       ]),
       st("ChangeCaseInterfacesOnly", ["ec2:ModifyNetworkInterfaceAttribute"], [interfaces], sameCase()),
       st("KeepOrAddGroupsOfTheRegion", ["ec2:ModifyNetworkInterfaceAttribute"], [securityGroups]),
+      claim,
+      stateTags(
+        "RecordTheRouteOnCaseInterfaces",
+        ["ec2:CreateTags", "ec2:DeleteTags"],
+        [interfaces],
+        [STATE_TAGS.sshRoute],
+      ),
     ],
 
     // (2) Snapshot the case's volumes, make volumes from those snapshots and attach them to the case's
@@ -422,6 +459,9 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
       st("GrantVolumeKeysToEc2", ["kms:CreateGrant"], [anyKey], viaEc2, {
         Bool: { "kms:GrantIsForAWSResource": "true" },
       }),
+      claim,
+      custody("RecordSnapshotsInTheCustodyChain", ["custody"]),
+      evidenceKeyStatement(arns, "EncryptCustodyThroughS3", ["kms:GenerateDataKey"]),
     ],
 
     // (3) Memory capture to the region's write-only evidence bucket, under the session's case only.
@@ -433,6 +473,46 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
         resources: evidenceBucketArns(arns).map((b) => `${b}/cases/${SESSION_CASE}/*`),
       }),
       evidenceKeyStatement(arns, "EncryptEvidenceThroughS3", ["kms:GenerateDataKey", "kms:Decrypt"]),
+      describe("FindTheTargetAndItsAgent", [
+        "ec2:DescribeInstances",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeIamInstanceProfileAssociations",
+        "ec2:DescribeInstanceTypes",
+        "ssm:DescribeInstanceInformation",
+      ]),
+      // Run Command runs as root on the target: humans only, the one document, case instances only.
+      st(
+        "HumansRunTheCaptureOnCaseInstances",
+        ["ssm:SendCommand"],
+        [instances],
+        { StringEquals: { [`ssm:resourceTag/${TAGS.case}`]: SESSION_CASE } },
+        humanSession(),
+      ),
+      st(
+        "OnlyTheShellDocument",
+        ["ssm:SendCommand"],
+        [arns.arn("ssm", "*", "", `document/${CAPTURE_DOCUMENT}`)],
+        humanSession(),
+      ),
+      st("FollowTheCapture", ["ssm:ListCommands", "ssm:GetCommandInvocation"], ["*"], humanSession()),
+      new iam.PolicyStatement({
+        sid: "FinishTheSessionsCaptures",
+        actions: ["s3:ListMultipartUploadParts"],
+        resources: buckets.map((b) => `${b}/cases/${SESSION_CASE}/*`),
+      }),
+      new iam.PolicyStatement({
+        sid: "FindOpenCaptureUploads",
+        actions: ["s3:ListBucketMultipartUploads"],
+        resources: buckets,
+      }),
+      claim,
+      stateTags(
+        "RecordCapturesOnCaseInstances",
+        ["ec2:CreateTags", "ec2:DeleteTags"],
+        [instances],
+        [STATE_TAGS.memorySha256, ...withContinuations(STATE_TAGS.memoryUpload)],
+      ),
     ],
 
     // (4) Inspect: describe anything; console output of the case's instances; trails, metrics and
@@ -495,6 +575,15 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
         [arns.arn("logs", "*", arns.account, "log-group:*:log-stream:*")],
         humanSession(),
       ),
+      new iam.PolicyStatement({
+        sid: "HumansReadInstanceProfilePolicyNames",
+        actions: ["iam:GetInstanceProfile", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"],
+        resources: [arns.iam("instance-profile/*"), arns.iam("role/*")],
+        conditions: humanSession(),
+      }),
+      claim,
+      custody("StoreReportsInTheSessionsCase", ["inspect", "custody"]),
+      evidenceKeyStatement(arns, "EncryptReportsThroughS3", ["kms:GenerateDataKey"]),
     ],
 
     // (5) Quarantine, humans only: swap a case interface's groups for ops-rig's quarantine group
@@ -513,9 +602,44 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
         [securityGroups],
         conditions(tagEquals(TAGS.purpose, "quarantine"), tagEquals(TAGS.managedBy, MANAGED_BY_OPS_RIG)),
       ),
-      st("MarkCaseInstancesQuarantined", ["ec2:CreateTags"], [instances], sameCase(), {
-        "ForAllValues:StringEquals": { "aws:TagKeys": [TAGS.quarantined] },
+      stateTags(
+        "MarkCaseInstancesQuarantined",
+        ["ec2:CreateTags", "ec2:DeleteTags"],
+        [instances],
+        [TAGS.quarantined, ...withContinuations(STATE_TAGS.previousProfile)],
+      ),
+      stateTags(
+        "RecordPreviousGroupsOnCaseInterfaces",
+        ["ec2:CreateTags", "ec2:DeleteTags"],
+        [interfaces],
+        withContinuations(STATE_TAGS.previousGroups),
+      ),
+      // release puts back exactly the groups isolate recorded, whichever they were.
+      st("RestoreRecordedGroups", ["ec2:ModifyNetworkInterfaceAttribute"], [securityGroups]),
+      st(
+        "SwapCaseInstanceProfiles",
+        ["ec2:DisassociateIamInstanceProfile", "ec2:AssociateIamInstanceProfile"],
+        [instances],
+        sameCase(),
+      ),
+      new iam.PolicyStatement({
+        sid: "RestoreTheRecordedProfilesRole",
+        actions: ["iam:PassRole"],
+        resources: [arns.iam("role/*")],
+        conditions: { StringEquals: { "iam:PassedToService": "ec2.amazonaws.com" } },
       }),
+      new iam.PolicyStatement({
+        sid: "NeverPassOpsRigsOwnRoles",
+        effect: iam.Effect.DENY,
+        actions: ["iam:PassRole"],
+        resources: [arns.iam("role/ops-rig-*")],
+      }),
+      describe("DescribeProfilesAndFlowLogs", [
+        "ec2:DescribeIamInstanceProfileAssociations",
+        "ec2:DescribeFlowLogs",
+        "ec2:DescribeVolumes",
+      ]),
+      claim,
     ],
 
     // (6) Terminate, humans only: quarantined instances of the case, and the case's rigs.
@@ -528,6 +652,14 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
         conditions(tagEquals(TAGS.quarantined, "true"), sameCase()),
       ),
       st("TerminateCaseRigs", ["ec2:TerminateInstances"], [instances], conditions(rig, sameCase())),
+      describe("CheckTheEvidence", [
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeIamInstanceProfileAssociations",
+      ]),
+      custody("RecordTerminationsInTheCustodyChain", ["custody"]),
+      evidenceKeyStatement(arns, "EncryptTerminationRecordsThroughS3", ["kms:GenerateDataKey"]),
     ],
   };
   // Belt and braces: a human-only role refuses rig sessions even if its trust policy were widened.

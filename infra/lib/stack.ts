@@ -256,6 +256,7 @@ export class OpsRigStack extends Stack {
       buildInstanceProfileArn,
       copyKmsKeys: settings.copyKmsKeys,
       toolsets: settings.toolsets,
+      logsBucketArn: this.logsBucket.bucketArn,
     });
     const policies: Record<string, iam.ManagedPolicy> = {};
     for (const [area, list] of Object.entries(statements)) {
@@ -296,7 +297,8 @@ export class OpsRigStack extends Stack {
         OPS_RIG_LOGS_BUCKET: this.logsBucket.bucketName,
         AWS_RETRY_MODE: "adaptive",
         POWERTOOLS_SERVICE_NAME: "ops-rig",
-        NODE_OPTIONS: "--enable-source-maps",
+        // No --enable-source-maps: Node would parse the whole map at every cold start. The map
+        // ships beside the bundle for reading stack traces offline.
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       },
     });
@@ -359,6 +361,7 @@ export class OpsRigStack extends Stack {
       toolsBucket: this.toolsBucket,
       parameterPrefix: settings.parameterPrefix,
       responderPrincipalArns: settings.responderPrincipalArns,
+      auditTopic: this.notificationTopic,
     });
     const brokerLogs = new logs.LogGroup(this, "CaseSessionLogGroup", {
       retention: settings.lambdaLogDays as logs.RetentionDays,

@@ -1,6 +1,6 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ImagebuilderClient } from "@aws-sdk/client-imagebuilder";
-import { LambdaClient } from "@aws-sdk/client-lambda";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { STSClient } from "@aws-sdk/client-sts";
@@ -30,12 +30,67 @@ export interface AwsClientOptions {
    */
   readonly connectionTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /**
+   * `none`: retry what the SDK would retry (throttling, transient and server errors), at once and
+   * without client-side rate limiting. For tests, so a throttling test does not sleep through the
+   * SDK's back-off; never for AWS itself.
+   */
+  readonly retryDelays?: "sdk" | "none";
   /** Called once per created client, e.g. to add middleware in tests. */
   readonly onClient?: (client: AnyClient, service: ServiceName, region: string) => void;
 }
 
-export type ServiceName = "ec2" | "ssm" | "sns" | "sts" | "imagebuilder" | "lambda";
-export type AnyClient = EC2Client | SSMClient | SNSClient | STSClient | ImagebuilderClient | LambdaClient;
+export type ServiceName = "ec2" | "ssm" | "sns" | "sts" | "imagebuilder" | "s3" | "lambda" | (string & {});
+
+/** What every SDK client has that the factory uses (its middleware stack, `destroy`). */
+export interface AnyClient {
+  readonly middlewareStack: unknown;
+  destroy(): void;
+}
+
+/** The configuration every client gets (region, retries, timeouts, credentials, endpoint). */
+export interface ClientConfig {
+  readonly region: string;
+  readonly retryMode: "adaptive" | "standard";
+  readonly maxAttempts: number;
+  readonly requestHandler: {
+    readonly connectionTimeout: number;
+    readonly requestTimeout: number;
+    readonly throwOnRequestTimeout: boolean;
+  };
+  readonly credentials?: NonNullable<AwsClientOptions["credentials"]>;
+  readonly endpoint?: string;
+  readonly retryStrategy?: ImmediateRetries;
+}
+
+interface RetryToken {
+  getRetryCount(): number;
+  getRetryDelay(): number;
+}
+
+/** The SDK's retry strategy interface (RetryStrategyV2), as far as `immediateRetries` needs it. */
+export interface ImmediateRetries {
+  readonly mode: "standard";
+  acquireInitialRetryToken(scope: string): Promise<RetryToken>;
+  refreshRetryTokenForRetry(token: RetryToken, error: { errorType: string }): Promise<RetryToken>;
+  recordSuccess(token: RetryToken): void;
+}
+
+/** Retries throttling, transient and server errors up to `maxAttempts` attempts, with no delay. */
+export function immediateRetries(maxAttempts: number): ImmediateRetries {
+  const token = (count: number): RetryToken => ({ getRetryCount: () => count, getRetryDelay: () => 0 });
+  return {
+    mode: "standard",
+    acquireInitialRetryToken: async () => token(0),
+    refreshRetryTokenForRetry: async (previous, error) => {
+      const count = previous.getRetryCount() + 1;
+      if (count >= maxAttempts || !["THROTTLING", "TRANSIENT", "SERVER_ERROR"].includes(error.errorType))
+        throw new Error("no more retries");
+      return token(count);
+    },
+    recordSuccess: () => {},
+  };
+}
 
 export interface AwsClients {
   ec2(region: string): EC2Client;
@@ -43,7 +98,12 @@ export interface AwsClients {
   sns(region: string): SNSClient;
   sts(region: string): STSClient;
   imageBuilder(region: string): ImagebuilderClient;
-  lambda(region: string): LambdaClient;
+  s3(region: string): S3Client;
+  /**
+   * Any other client, made with the same configuration. Its constructor comes from the caller, so
+   * a bundle (the Lambda) carries only the clients it calls (the CLI's Lambda client stays out).
+   */
+  other<C extends AnyClient>(service: ServiceName, region: string, make: (config: ClientConfig) => C): C;
   /** Closes every client's connections. */
   destroy(): void;
 }
@@ -57,7 +117,7 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     connectionMs: options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
     requestMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
   };
-  const base = (region: string, endpoint: string | undefined) => ({
+  const base = (region: string, endpoint: string | undefined): ClientConfig => ({
     region,
     retryMode: options.retryMode ?? "adaptive",
     maxAttempts: options.maxAttempts ?? 5,
@@ -69,13 +129,14 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     },
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(endpoint ? { endpoint } : {}),
+    ...(options.retryDelays === "none" ? { retryStrategy: immediateRetries(options.maxAttempts ?? 5) } : {}),
   });
   const get = <C extends AnyClient>(service: ServiceName, region: string, make: () => C): C => {
     const key = `${service}:${region}`;
     let client = cache.get(key) as C | undefined;
     if (!client) {
       client = make();
-      nameEndpointInNetworkErrors(client, timeouts);
+      nameEndpointInNetworkErrors(client as unknown as AnyClient, timeouts);
       options.onClient?.(client, service, region);
       cache.set(key, client);
     }
@@ -86,7 +147,15 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     ssm: (region) => get("ssm", region, () => new SSMClient(base(region, options.endpoint))),
     sns: (region) => get("sns", region, () => new SNSClient(base(region, options.endpoint))),
     sts: (region) => get("sts", region, () => new STSClient(base(region, options.endpoint))),
-    lambda: (region) => get("lambda", region, () => new LambdaClient(base(region, options.endpoint))),
+    // Path-style: local endpoints (moto) have no per-bucket host names.
+    s3: (region) =>
+      get(
+        "s3",
+        region,
+        () =>
+          new S3Client({ ...base(region, options.endpoint), forcePathStyle: options.endpoint !== undefined }),
+      ),
+    other: (service, region, make) => get(service, region, () => make(base(region, options.endpoint))),
     imageBuilder: (region) =>
       get(
         "imagebuilder",

@@ -3,6 +3,7 @@ import type { AdapterOptions } from "./call.js";
 import type { AwsClients } from "./clients.js";
 import { createEc2Adapter } from "./ec2.js";
 import { createImageBuilderAdapter } from "./imagebuilder.js";
+import { createReportStoreAdapter } from "./s3.js";
 import { createSnsAdapter } from "./sns.js";
 import { createSsmAdapter } from "./ssm.js";
 import { createStsAdapter } from "./sts.js";
@@ -25,5 +26,6 @@ export function createPipelinePorts(
     sns: createSnsAdapter((region) => clients.sns(region), options),
     sts: createStsAdapter((region) => clients.sts(region), options),
     imageBuilder: createImageBuilderAdapter(clients.imageBuilder(homeRegion), homeRegion, options),
+    reports: createReportStoreAdapter((region) => clients.s3(region), options),
   };
 }

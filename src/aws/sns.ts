@@ -8,7 +8,7 @@ export function createSnsAdapter(
 ): SnsPort {
   const { signal } = options;
   return {
-    publish: (region, topicArn, message) =>
+    publish: (region, topicArn, body) =>
       awsCall(
         "sns",
         "Publish",
@@ -17,18 +17,11 @@ export function createSnsAdapter(
           const out = await client(region).send(
             new PublishCommand({
               TopicArn: topicArn,
-              Subject: message.subject.slice(0, 100),
-              // One message, a form per protocol: people read text, machines (SQS, Lambda, HTTPS) get JSON.
-              MessageStructure: "json",
-              Message: JSON.stringify({
-                default: message.text,
-                email: message.text,
-                sqs: JSON.stringify(message.json),
-                lambda: JSON.stringify(message.json),
-                https: JSON.stringify(message.json),
-              }),
+              Subject: body.subject,
+              MessageStructure: body.messageStructure,
+              Message: body.message,
               MessageAttributes: Object.fromEntries(
-                Object.entries(message.attributes).map(([name, value]) => [
+                Object.entries(body.attributes).map(([name, value]) => [
                   name,
                   { DataType: "String", StringValue: value },
                 ]),

@@ -1,8 +1,16 @@
+import { LambdaClient } from "@aws-sdk/client-lambda";
 import { createApiClient } from "../aws/api-client.js";
-import { type AwsClients, createAwsClients, createPipelinePorts } from "../aws/index.js";
+import {
+  type AwsClientOptions,
+  type AwsClients,
+  createAwsClients,
+  createPipelinePorts,
+} from "../aws/index.js";
 import { createLambdaAdapter } from "../aws/lambda.js";
 import { createLaunchAdapter } from "../aws/launch.js";
 import { createLaunchTemplateAdapter } from "../aws/launch-templates.js";
+import { createResponderAdapter } from "../aws/responders/adapter.js";
+import { createResponderClients, type ResponderClients } from "../aws/responders/clients.js";
 import type { CommandAws } from "./context.js";
 
 /**
@@ -11,9 +19,13 @@ import type { CommandAws } from "./context.js";
  * SDK's default chain (profiles, SSO, instance roles).
  */
 export function cliClients(env: NodeJS.ProcessEnv): AwsClients {
+  return createAwsClients(cliClientOptions(env));
+}
+
+function cliClientOptions(env: NodeJS.ProcessEnv): AwsClientOptions {
   const accessKeyId = env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-  return createAwsClients({
+  return {
     retryMode: "adaptive",
     maxAttempts: Number(env.AWS_MAX_ATTEMPTS) > 0 ? Number(env.AWS_MAX_ATTEMPTS) : 5,
     ...(accessKeyId && secretAccessKey
@@ -27,7 +39,7 @@ export function cliClients(env: NodeJS.ProcessEnv): AwsClients {
       : {}),
     ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
     ...(env.AWS_ENDPOINT_URL_IMAGEBUILDER ? { imageBuilderEndpoint: env.AWS_ENDPOINT_URL_IMAGEBUILDER } : {}),
-  });
+  };
 }
 
 /**
@@ -36,6 +48,7 @@ export function cliClients(env: NodeJS.ProcessEnv): AwsClients {
  */
 export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws & { destroy(): void } {
   let clients: AwsClients | undefined;
+  let responderClients: ResponderClients | undefined;
   const get = () => {
     clients ??= cliClients(env);
     return clients;
@@ -43,7 +56,14 @@ export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws 
   return {
     ports: (homeRegion) => createPipelinePorts(get(), homeRegion, { signal }),
     launch: () => createLaunchAdapter((region) => get().ec2(region), { signal }),
-    lambda: () => createLambdaAdapter((region) => get().lambda(region), { signal }),
+    lambda: () =>
+      createLambdaAdapter((region) => get().other("lambda", region, (config) => new LambdaClient(config)), {
+        signal,
+      }),
+    responders: () => {
+      responderClients ??= createResponderClients(cliClientOptions(env));
+      return createResponderAdapter(responderClients, { signal });
+    },
     api: (url, region) =>
       createApiClient({
         url,
@@ -60,6 +80,9 @@ export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws 
         signal,
       }),
     templates: () => createLaunchTemplateAdapter((region) => get().ec2(region), { signal }),
-    destroy: () => clients?.destroy(),
+    destroy: () => {
+      clients?.destroy();
+      responderClients?.destroy();
+    },
   };
 }

@@ -1,13 +1,13 @@
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadProject } from "../config/load.js";
-import { REGION_PATTERN } from "../config/schema.js";
+import { REGION_PATTERN } from "../config/region-pattern.js";
 import type { ProjectConfig } from "../config/types.js";
 import { UsageError } from "../errors.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
-import { selectToolsetsByName } from "../pipeline/run.js";
-import { type RenderedProject, type RenderedToolset, renderProject } from "../render/index.js";
+import { selectToolsetsByName } from "../pipeline/toolsets.js";
+import type { RenderedProject, RenderedToolset } from "../render/index.js";
 import type { ApiPort, LambdaPort, LaunchPort, LaunchTemplatePort } from "../services/ports.js";
+import type { ResponderPort } from "../services/responders/ports.js";
 import type { Output } from "./output.js";
 
 /** The folder ops-rig ships its recipes/ and components/ in (two levels above src/cli or dist/cli). */
@@ -35,6 +35,14 @@ export interface CommandContext {
   readonly aws: CommandAws;
   /** Interrupt (Ctrl-C) of a long command: aborts in-flight AWS calls. */
   readonly signal: AbortSignal;
+  /** Replaces the wall clock (tests poll `bake --wait` on the local AWS's clock). */
+  readonly clock?: CliClock;
+}
+
+/** Time as a command sees it: what time it is, and waiting. */
+export interface CliClock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
 }
 
 /** Ports for the commands; the composition root (src/cli/aws.ts) builds them over SDK clients. */
@@ -42,6 +50,8 @@ export interface CommandAws {
   ports(homeRegion: string): PipelinePorts;
   launch(): LaunchPort;
   lambda(): LambdaPort;
+  /** The responder commands' port (in-memory AWS in tests may leave it out). */
+  responders?(): ResponderPort;
   /** The regional stacks' rig launch templates (`launch --template`, `status`). */
   templates(): LaunchTemplatePort;
   /** The ops-rig API at `url`, signed for `region` (or the URL's region). */
@@ -60,6 +70,7 @@ export interface ContextInit {
   readonly api?: string | undefined;
   readonly aws: CommandAws;
   readonly signal: AbortSignal;
+  readonly clock?: CliClock;
 }
 
 export function createContext(init: ContextInit): CommandContext {
@@ -73,12 +84,16 @@ export function createContext(init: ContextInit): CommandContext {
     api: init.api,
     signal: init.signal,
     aws: init.aws,
+    ...(init.clock ? { clock: init.clock } : {}),
+    // Loaded on first use: `--version` and usage errors never pay for YAML, schemas or rendering.
     project: () => {
-      project ??= loadProject(init.projectRoot);
+      project ??= import("../config/load.js").then(({ loadProject }) => loadProject(init.projectRoot));
       return project;
     },
     rendered: () => {
-      rendered ??= context.project().then(renderProject);
+      rendered ??= Promise.all([context.project(), import("../render/index.js")]).then(
+        ([config, { renderProject }]) => renderProject(config),
+      );
       return rendered;
     },
   };

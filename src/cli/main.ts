@@ -4,19 +4,17 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError, EXIT, errorMessage, exitCodeFor, formatProblem, isOpsRigError } from "../errors.js";
-import { cliAws } from "./aws.js";
-import { registerBake } from "./commands/bake.js";
-import { registerBases } from "./commands/bases.js";
-import { registerLaunch } from "./commands/launch.js";
-import { registerLocalBuild } from "./commands/local-build.js";
-import { registerPlan } from "./commands/plan.js";
-import { registerPrune } from "./commands/prune.js";
-import { registerRender } from "./commands/render.js";
-import { registerRollback } from "./commands/rollback.js";
-import { registerStatus } from "./commands/status.js";
-import { registerValidate } from "./commands/validate.js";
 import {
+  ConfigError,
+  EXIT,
+  errorMessage,
+  exitCodeFor,
+  formatProblem,
+  InvariantError,
+  isOpsRigError,
+} from "../errors.js";
+import {
+  type CliClock,
   type CommandAws,
   type CommandContext,
   createContext,
@@ -27,6 +25,64 @@ import {
 } from "./context.js";
 import { createOutput, type Output } from "./output.js";
 
+type Register = (program: Command, context: () => CommandContext) => void;
+
+/**
+ * The commands, one entry each, imported only when run: `ops-rig render` never loads the AWS SDK,
+ * and `--version` loads no command at all. `aws: false` says the command never calls AWS (its
+ * context then has no SDK behind it). A new command is one more line here.
+ */
+export const COMMANDS: readonly {
+  readonly name: string;
+  readonly aws: boolean;
+  readonly load: () => Promise<Register>;
+}[] = [
+  {
+    name: "validate",
+    aws: false,
+    load: async () => (await import("./commands/validate.js")).registerValidate,
+  },
+  { name: "render", aws: false, load: async () => (await import("./commands/render.js")).registerRender },
+  { name: "bases", aws: true, load: async () => (await import("./commands/bases.js")).registerBases },
+  { name: "plan", aws: true, load: async () => (await import("./commands/plan.js")).registerPlan },
+  { name: "bake", aws: true, load: async () => (await import("./commands/bake.js")).registerBake },
+  { name: "status", aws: true, load: async () => (await import("./commands/status.js")).registerStatus },
+  { name: "launch", aws: true, load: async () => (await import("./commands/launch.js")).registerLaunch },
+  { name: "prune", aws: true, load: async () => (await import("./commands/prune.js")).registerPrune },
+  {
+    name: "rollback",
+    aws: true,
+    load: async () => (await import("./commands/rollback.js")).registerRollback,
+  },
+  {
+    name: "local-build",
+    aws: false,
+    load: async () => (await import("./commands/local-build.js")).registerLocalBuild,
+  },
+  // The responder outcomes: one module registers them all.
+  ...["inspect", "isolate", "release", "snapshot", "attach", "capture-memory", "ssh-route", "terminate"].map(
+    (name) => ({
+      name,
+      aws: true,
+      load: async () => (await import("./commands/responders.js")).registerResponders,
+    }),
+  ),
+];
+
+/** Global options that take a value (so the value is not mistaken for the command's name). */
+const VALUE_OPTIONS = new Set(["--config", "--region", "--regions", "--api"]);
+
+/** The command `argv` runs (its first word that is neither an option nor an option's value). */
+export function commandName(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") return argv[i + 1];
+    if (VALUE_OPTIONS.has(arg)) i++;
+    else if (!arg.startsWith("-")) return arg;
+  }
+  return undefined;
+}
+
 export interface CliIo {
   readonly stdout?: Writable & { isTTY?: boolean };
   readonly stderr?: Writable & { isTTY?: boolean };
@@ -34,6 +90,8 @@ export interface CliIo {
   readonly signal?: AbortSignal;
   /** The AWS to talk to, instead of SDK clients from the environment (tests use an in-memory AWS). */
   readonly aws?: CommandAws;
+  /** Replaces the wall clock (tests drive `bake --wait` on the local AWS's clock). */
+  readonly clock?: CliClock;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage or bad input files). */
@@ -42,8 +100,16 @@ export async function main(
   env: NodeJS.ProcessEnv = process.env,
   io: CliIo = {},
 ): Promise<number> {
+  if (argv.length === 1 && argv[0] === "--version") {
+    (io.stdout ?? process.stdout).write(`${packageVersion()}\n`);
+    return 0;
+  }
   // The SDK warns about Node 20 on every client; the CLI supports Node 20 on purpose.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  // Only the command being run is loaded (all of them for --help or an unknown name).
+  const name = commandName(argv);
+  const entry = COMMANDS.find((c) => c.name === name);
+  const selected = entry ? [entry] : COMMANDS;
   const program = new Command("ops-rig")
     .description(
       "Fresh forensic incident-response AMIs in every AWS region, published through SSM Parameter Store.",
@@ -93,7 +159,11 @@ export async function main(
   const signal = io.signal ?? new AbortController().signal;
   // Every AWS call in flight listens on it (a run has dozens at once): not a leak, no warning.
   setMaxListeners(0, signal);
-  const aws = io.aws ? { ...io.aws, destroy: () => {} } : cliAws(env, signal);
+  const aws: CommandAws & { destroy(): void } = io.aws
+    ? { ...io.aws, destroy: () => {} }
+    : selected.some((c) => c.aws)
+      ? (await import("./aws.js")).cliAws(env, signal)
+      : noAws(name ?? "this command");
   const getContext = (): CommandContext => {
     if (!context) {
       const options = program.opts<GlobalOptions & { region?: RegionFlag[]; regions?: RegionFlag[] }>();
@@ -106,29 +176,14 @@ export async function main(
         api: options.api ?? (env.OPS_RIG_API || undefined),
         aws,
         signal,
+        ...(io.clock ? { clock: io.clock } : {}),
       });
     }
     return context;
   };
-  for (const register of [
-    registerValidate,
-    registerRender,
-    registerBases,
-    registerPlan,
-    registerBake,
-    registerStatus,
-    registerLaunch,
-    registerPrune,
-    registerRollback,
-    registerLocalBuild,
-  ]) {
+  for (const register of new Set(await Promise.all(selected.map((c) => c.load()))))
     register(program, getContext);
-  }
 
-  if (argv.length === 1 && argv[0] === "--version") {
-    (io.stdout ?? process.stdout).write(`${packageVersion()}\n`);
-    return 0;
-  }
   try {
     await program.parseAsync(argv, { from: "user" });
     return EXIT.ok;
@@ -143,6 +198,14 @@ export async function main(
   } finally {
     aws.destroy();
   }
+}
+
+/** The AWS of a command declared `aws: false` in COMMANDS: reaching for it is a bug, said plainly. */
+function noAws(command: string): CommandAws & { destroy(): void } {
+  const refuse = (): never => {
+    throw new InvariantError(`${command} is declared without AWS in the CLI's COMMANDS table but called AWS`);
+  };
+  return { ports: refuse, launch: refuse, lambda: refuse, templates: refuse, api: refuse, destroy: () => {} };
 }
 
 interface RegionFlag {

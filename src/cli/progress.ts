@@ -61,6 +61,10 @@ function describeEvent(
       return { text: ok(`notify ${event.topicArn}: ${event.messageId}`), always: true };
     case "notification-failed":
       return { text: bad(`notify ${event.topicArn}: ${event.error.message}`), always: true };
+    case "report-stored":
+      return { text: ok(`report ${event.location} (${event.bytes} bytes)`), always: false };
+    case "report-not-stored":
+      return { text: bad(`report ${event.location}: ${event.error.message}`), always: true };
     case "build-not-marked":
       return { text: bad(`cannot mark ${event.build} notified: ${event.error.message}`), always: true };
     case "parameter-published":

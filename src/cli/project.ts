@@ -2,7 +2,7 @@ import { applyEnvOverrides } from "../config/overrides.js";
 import { UsageError } from "../errors.js";
 import { ignoreServiceEvents, type ServiceEvents } from "../events.js";
 import type { PipelineDeps, PipelineProject } from "../pipeline/run.js";
-import type { CommandContext } from "./context.js";
+import type { CliClock, CommandContext } from "./context.js";
 
 /**
  * The pipeline as this invocation sees it: the project's settings, the same environment overrides
@@ -21,7 +21,7 @@ export function serviceDeps(
   project: PipelineProject,
   events: ServiceEvents = ignoreServiceEvents,
 ): PipelineDeps {
-  const clock = realClock(ctx.env);
+  const clock = realClock(ctx.env, ctx.clock);
   return {
     ports: ctx.aws.ports(project.pipeline.homeRegion),
     now: clock.now,
@@ -34,19 +34,22 @@ export function serviceDeps(
 /**
  * The CLI's clock. `OPS_RIG_NOW` (an ISO time) evaluates the time-based rules (maxAge, back-off,
  * retention's grace period) as of that moment, for what-if plans ("what does tomorrow's nightly do?").
+ * `base` replaces the wall clock (tests drive `bake --wait` on the local AWS's clock).
  */
-export function realClock(env: NodeJS.ProcessEnv = {}) {
+export function realClock(env: NodeJS.ProcessEnv = {}, base?: CliClock) {
   let offsetMs = 0;
+  const wall = () => base?.now().getTime() ?? Date.now();
   if (env.OPS_RIG_NOW) {
     const at = Date.parse(env.OPS_RIG_NOW);
     if (Number.isNaN(at)) throw new UsageError(`"${env.OPS_RIG_NOW}" is not an ISO date-time`, "OPS_RIG_NOW");
-    offsetMs = at - Date.now();
+    offsetMs = at - wall();
   }
   return {
-    now: () => new Date(Date.now() + offsetMs),
+    now: () => new Date(wall() + offsetMs),
     /** Resolves after `ms`, or at once when `signal` aborts. */
-    sleep: (ms: number, signal?: AbortSignal) =>
-      new Promise<void>((resolve) => {
+    sleep: (ms: number, signal?: AbortSignal): Promise<void> => {
+      if (base) return signal?.aborted ? Promise.resolve() : base.sleep(ms);
+      return new Promise<void>((resolve) => {
         if (signal?.aborted) return resolve();
         const done = () => {
           clearTimeout(timer);
@@ -55,6 +58,7 @@ export function realClock(env: NodeJS.ProcessEnv = {}) {
         };
         const timer = setTimeout(done, ms);
         signal?.addEventListener("abort", done, { once: true });
-      }),
+      });
+    },
   };
 }

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { ConfigError, type Problem } from "../errors.js";
 import { RESOURCE_PREFIX } from "../render/component.js";
 import { parseYamlSource, type YamlPath, type YamlSource } from "../yaml/source.js";
+import type { Arch, Base } from "./bases.js";
 import { pipelineSchema, SLUG_PATTERN, toolsetSchema } from "./schema.js";
 import type { ComponentTemplate, PipelineSettings, ProjectConfig, Toolset } from "./types.js";
 
@@ -96,6 +97,29 @@ export function parseProject(files: ReadonlyMap<string, string>): ProjectConfig 
     const parsed = validate(source, toolsetSchema, problems);
     if (!parsed) continue;
     parsed.components.forEach((ref, index) => {
+      for (const base of ref.bases ?? [])
+        if (!parsed.bases.includes(base))
+          problems.push(
+            source.problem(
+              ["components", index, "bases"],
+              `${base} is not one of the toolset's bases (${parsed.bases.join(", ")})`,
+            ),
+          );
+      (ref.except ?? []).forEach((line, i) => {
+        const [base, arch] = line.split("/") as [Base, Arch];
+        if (!parsed.bases.includes(base) || !parsed.arches.includes(arch))
+          problems.push(
+            source.problem(["components", index, "except", i], `${line} is not one of the toolset's lines`),
+          );
+      });
+      // One bootstrap serves every base: a component limited to some bases cannot be in it.
+      if (parsed.cloudInit && (ref.bases || ref.except) && ref.cloudInit !== false)
+        problems.push(
+          source.problem(
+            ["components", index, "bases"],
+            "a cloud-init toolset's bootstrap runs on every base: a component limited to some bases needs `cloudInit: false`",
+          ),
+        );
       if (!componentNames.has(ref.name)) {
         const hint = closest(ref.name, [...componentNames]);
         problems.push(
@@ -120,6 +144,9 @@ export function parseProject(files: ReadonlyMap<string, string>): ProjectConfig 
       components: parsed.components.map((ref) => ({
         name: ref.name,
         parameters: ref.parameters ?? {},
+        ...(ref.bases ? { bases: ref.bases } : {}),
+        ...(ref.except ? { except: ref.except } : {}),
+        ...(ref.cloudInit === false ? { cloudInit: false as const } : {}),
         ...(ref.local ? { local: dropUndefined(ref.local) } : {}),
       })),
       source,

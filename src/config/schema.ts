@@ -1,9 +1,10 @@
-import { z } from "zod";
+// A namespace import, not `{ z }`: esbuild can then keep only the members used (not all of zod).
+import * as z from "zod";
 import { ARCHES, BASES } from "./bases.js";
+import { REGION_PATTERN } from "./region-pattern.js";
 import { closestRegion, partitionOf } from "./regions.js";
 
-/** AWS region names (commercial, GovCloud, China, ISO). */
-export const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
+export { REGION_PATTERN } from "./region-pattern.js";
 
 /**
  * Names that end up inside Image Builder resource names (`ops-rig-<component>`,
@@ -68,11 +69,28 @@ export const componentRefSchema = z.strictObject({
     .string()
     .regex(SLUG_PATTERN, { message: "component names are lower-case letters, digits and dashes" }),
   parameters: z.record(z.string(), parameterValueSchema).optional(),
+  /** Only on these bases (every base of the toolset when absent). */
+  bases: uniqueList(baseSchema, "base").optional(),
+  /** Not on these lines, written `<base>/<arch>` (e.g. a tool a base offers on amd64 only). */
+  except: z
+    .array(
+      z.string().regex(/^(ubuntu-24\.04|ubuntu-22\.04|debian-12|debian-13)\/(amd64|arm64)$/, {
+        message: "a line is <base>/<arch>, e.g. ubuntu-24.04/arm64",
+      }),
+    )
+    .optional(),
+  /** `false`: baked images only, never part of the cloud-init bootstrap of a stock instance. */
+  cloudInit: z.boolean().optional(),
   local: z
     .strictObject({
       runnable: z.literal(false, { message: "only `runnable: false` (with a reason) needs saying" }),
       reason: z.string().min(3, { message: "say why the component cannot run in a local root" }),
       bases: uniqueList(baseSchema, "base").optional(),
+      /** Only these steps are not run locally; the whole component when absent. */
+      steps: z
+        .array(z.string().regex(/^[A-Za-z0-9_-]+$/, { message: "a step name of the component" }))
+        .min(1)
+        .optional(),
     })
     .optional(),
 });

@@ -10,13 +10,29 @@ export interface LocalRunnability {
   readonly reason: string;
   /** Only on these bases; every base when absent. */
   readonly bases?: readonly Base[];
+  /** Only these steps (by name, any phase) are not run locally; the whole component when absent. */
+  readonly steps?: readonly string[];
 }
 
 export interface ComponentRef {
   readonly name: string;
   /** Values for the component's AWSTOE parameters (all strings, as AWSTOE wants). */
   readonly parameters: Readonly<Record<string, string>>;
+  /** Only on these bases of the toolset; every base when absent. */
+  readonly bases?: readonly Base[];
+  /** Lines (`<base>/<arch>`) the component is left out of. */
+  readonly except?: readonly string[];
+  /** False: baked images only, left out of the cloud-init bootstrap (e.g. the end-of-build cleanup). */
+  readonly cloudInit?: false;
   readonly local?: LocalRunnability;
+}
+
+/** Whether a toolset's component is part of the image for a base (and arch, when given). */
+export function componentOnLine(ref: ComponentRef, base: Base, arch?: Arch): boolean {
+  return (
+    (ref.bases === undefined || ref.bases.includes(base)) &&
+    (arch === undefined || !(ref.except ?? []).includes(`${base}/${arch}`))
+  );
 }
 
 export interface Toolset {

@@ -1,4 +1,5 @@
-import { z } from "zod";
+// A namespace import, not `{ z }`: esbuild can then keep only the members used (not all of zod).
+import * as z from "zod";
 import { SLUG_PATTERN } from "../config/schema.js";
 import { UsageError } from "../errors.js";
 import type { Trigger } from "../pipeline/report.js";

@@ -4,6 +4,7 @@ import { createAwsClients, createPipelinePorts } from "../aws/index.js";
 import { loadProject } from "../config/load.js";
 import { applyEnvOverrides } from "../config/overrides.js";
 import { ActionsFailedError, asOpsRigError, errorMessage } from "../errors.js";
+import { parseConcurrency } from "../pipeline/apply.js";
 import { linesOf } from "../pipeline/observe.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
 import type { PipelineProject } from "../pipeline/run.js";
@@ -24,6 +25,8 @@ export interface HandlerDeps {
   readonly now: () => Date;
   readonly sleep: (ms: number) => Promise<void>;
   readonly log: (level: LogLevel, message: string, data?: Record<string, unknown>) => void;
+  /** Actions in flight at once (`OPS_RIG_CONCURRENCY`; default 64); throws on a bad value. */
+  readonly concurrency?: () => number | undefined;
 }
 
 /** Stop starting passes this long before the invocation ends: the report and notification need it. */
@@ -51,8 +54,10 @@ export function eventScope(project: PipelineProject): EventScope {
 export function createHandler(deps: HandlerDeps) {
   return async (event: unknown, context: LambdaContextLike = {}): Promise<PipelineResponse> => {
     let project: PipelineProject;
+    let concurrency: number | undefined;
     try {
       project = await deps.project();
+      concurrency = deps.concurrency?.();
     } catch (thrown) {
       const error = asOpsRigError(thrown);
       deps.log("error", "cannot load the project", { code: error.code, error: error.message });
@@ -92,6 +97,7 @@ export function createHandler(deps: HandlerDeps) {
           trigger: request.trigger,
           ...(request.toolsets ? { toolsets: request.toolsets } : {}),
           ...(request.force ? { force: true } : {}),
+          ...(concurrency ? { concurrency } : {}),
           deadline: new Date(deps.now().getTime() + Math.max(0, remaining - SAFETY_MARGIN_MS)),
         },
       );
@@ -118,6 +124,11 @@ export function createHandler(deps: HandlerDeps) {
       waiting: report.counts.waiting,
       notification: report.notification.status,
     };
+    // The full report belongs in the run's log too (the SNS message is a summary): in parts, as a
+    // CloudWatch Logs event holds at most 256 KB.
+    const parts = reportParts(report.actions);
+    for (const [index, actions] of parts.entries())
+      deps.log("info", "report", { part: index + 1, of: parts.length, actions });
     deps.log(status === "ok" ? "info" : "error", "run finished", {
       ...response,
       lines: report.lines.map((l) => ({
@@ -144,6 +155,27 @@ export function createHandler(deps: HandlerDeps) {
   };
 }
 
+/** Bytes of actions per report log line: well under CloudWatch Logs' 256 KB per event. */
+export const REPORT_PART_BYTES = 64 * 1024;
+
+/** The report's actions cut into log-sized parts (at least one, so an empty run logs its report too). */
+export function reportParts<T>(actions: readonly T[], maxBytes = REPORT_PART_BYTES): T[][] {
+  const parts: T[][] = [[]];
+  let bytes = 0;
+  for (const action of actions) {
+    const size = Buffer.byteLength(JSON.stringify(action), "utf8") + 1;
+    const current = parts.at(-1) as T[];
+    if (current.length > 0 && bytes + size > maxBytes) {
+      parts.push([action]);
+      bytes = size;
+    } else {
+      current.push(action);
+      bytes += size;
+    }
+  }
+  return parts;
+}
+
 // The composition for the deployed function: clients and configuration live as long as the container.
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "ops-rig" });
 const clients = createAwsClients({ retryMode: "adaptive", maxAttempts: 8 });
@@ -166,6 +198,7 @@ export const handler = createHandler({
     return project;
   },
   ports: (home, signal) => createPipelinePorts(clients, home, { signal }),
+  concurrency: () => parseConcurrency(process.env.OPS_RIG_CONCURRENCY, "OPS_RIG_CONCURRENCY"),
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   log: (level, message, data) => {

@@ -81,6 +81,18 @@ export function eventLog(event: ServiceEvent): LogLine | undefined {
         message: "notification failed",
         data: { topicArn: event.topicArn, ...error(event.error) },
       };
+    case "report-stored":
+      return {
+        level: "info",
+        message: "report stored",
+        data: { location: event.location, bytes: event.bytes },
+      };
+    case "report-not-stored":
+      return {
+        level: "warn",
+        message: "report not stored",
+        data: { location: event.location, ...error(event.error) },
+      };
     case "build-not-marked":
       return {
         level: "warn",

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { execa } from "execa";
 import { isScalar, Scalar } from "yaml";
 import type { ComponentTemplate, Prelude } from "../config/types.js";
@@ -133,37 +136,73 @@ interface ShellcheckFinding {
   message: string;
 }
 
-/** Runs shellcheck on each script (two at a time: this is a 2-core machine) and returns its findings. */
+/**
+ * Runs shellcheck over the scripts and returns its findings. One shellcheck process per core checks
+ * a share of the scripts, written to a temporary folder: a process per script cost more in start-up
+ * (shellcheck is a Haskell binary) than the checking itself.
+ */
 export async function shellcheckScripts(scripts: readonly ShellScript[]): Promise<Problem[]> {
   const problems: Problem[] = [];
-  const queue = [...scripts];
-  const worker = async () => {
-    for (let script = queue.shift(); script; script = queue.shift()) {
-      const result = await execa(
-        "shellcheck",
-        ["--shell=bash", "--format=json1", "--severity=style", `--exclude=${EXCLUDED_CHECKS.join(",")}`, "-"],
-        { input: script.text, reject: false },
-      );
-      if (result.exitCode !== 0 && result.exitCode !== 1) {
-        throw new LocalRunError(
-          "SHELLCHECK_FAILED",
-          `shellcheck could not check ${script.label}: ${result.stderr}`,
-        );
-      }
-      const findings = (JSON.parse(result.stdout || '{"comments":[]}') as { comments: ShellcheckFinding[] })
-        .comments;
-      for (const finding of findings) {
-        const where = script.locate(finding.line);
-        problems.push({
-          file: where.file,
-          ...(where.line !== undefined ? { line: where.line } : {}),
-          path: script.label.split(" ").slice(1).join(" "),
-          message: `shellcheck SC${finding.code} (${finding.level}): ${finding.message}`,
-        });
-      }
-    }
-  };
-  await Promise.all([worker(), worker()]);
+  if (scripts.length === 0) return problems;
+  const dir = await mkdtemp(join(tmpdir(), "ops-rig-shellcheck-"));
+  try {
+    const files = await Promise.all(
+      scripts.map(async (script, index) => {
+        const file = join(dir, `${String(index).padStart(4, "0")}.sh`);
+        await writeFile(file, script.text);
+        return file;
+      }),
+    );
+    const byFile = new Map(files.map((file, index) => [file, scripts[index] as ShellScript]));
+    const processes = Math.max(1, Math.min(2, availableParallelism()));
+    const shares = Array.from({ length: processes }, (_, p) => files.filter((_, i) => i % processes === p));
+    await Promise.all(
+      shares
+        .filter((share) => share.length > 0)
+        .map(async (share) => {
+          const result = await execa(
+            "shellcheck",
+            [
+              "--shell=bash",
+              "--format=json1",
+              "--severity=style",
+              `--exclude=${EXCLUDED_CHECKS.join(",")}`,
+              ...share,
+            ],
+            { reject: false },
+          );
+          if (result.exitCode !== 0 && result.exitCode !== 1) {
+            const labels = share.map((f) => byFile.get(f)?.label).join(", ");
+            throw new LocalRunError(
+              "SHELLCHECK_FAILED",
+              `shellcheck could not check ${labels}: ${result.stderr}`,
+            );
+          }
+          const findings = (
+            JSON.parse(result.stdout || '{"comments":[]}') as {
+              comments: (ShellcheckFinding & { file: string })[];
+            }
+          ).comments;
+          for (const finding of findings) {
+            const script = byFile.get(finding.file);
+            if (!script)
+              throw new LocalRunError(
+                "SHELLCHECK_FAILED",
+                `shellcheck reported an unknown file ${finding.file}`,
+              );
+            const where = script.locate(finding.line);
+            problems.push({
+              file: where.file,
+              ...(where.line !== undefined ? { line: where.line } : {}),
+              path: script.label.split(" ").slice(1).join(" "),
+              message: `shellcheck SC${finding.code} (${finding.level}): ${finding.message}`,
+            });
+          }
+        }),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
   return problems.sort((a, b) =>
     `${a.file}:${String(a.line).padStart(6)}`.localeCompare(`${b.file}:${String(b.line).padStart(6)}`),
   );

@@ -17,7 +17,7 @@ import type { LocalBase } from "./types.js";
  */
 
 /** Bump when the way the base is built changes, so cached tarballs are rebuilt. */
-const BASE_RECIPE_VERSION = 1;
+const BASE_RECIPE_VERSION = 5;
 /** A cached base older than this is rebuilt, so local builds do not drift far behind the archive. */
 export const BASE_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -29,6 +29,8 @@ export const AMI_PACKAGES: readonly string[] = [
   "gnupg",
   "sudo",
   "systemd",
+  // /sbin/init: without it the kernel finds nothing to start (cloud images boot systemd this way).
+  "systemd-sysv",
   "python3",
   "lsb-release",
   "iproute2",
@@ -36,6 +38,15 @@ export const AMI_PACKAGES: readonly string[] = [
   "less",
   "netbase",
   "cloud-guest-utils",
+  // What makes a Debian cloud image an instance at launch: cloud-init takes the key, the hostname
+  // and (on first boot) makes the SSH host keys; sshd lets the responder in. `--boot` needs both.
+  "cloud-init",
+  "openssh-server",
+  // How Debian 12's cloud images bring up the network cloud-init configures (its eni renderer).
+  "ifupdown",
+  "isc-dhcp-client",
+  // cloud-init sets the instance's locale (en_US.UTF-8 on Debian) with update-locale and locale-gen.
+  "locales",
 ];
 
 export function kernelPackage(arch: string): string {
@@ -204,6 +215,8 @@ async function buildBase(options: BaseOptions): Promise<void> {
     `rm -f "$1/usr/sbin/update-initramfs"`,
     `chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs`,
     `rm -f "$1/etc/dpkg/dpkg.cfg.d/90ops-rig-nodocs" "$1/etc/apt/sources.list"`,
+    // Like Debian's cloud images: no SSH host keys ship; each instance makes its own at first boot.
+    `rm -f "$1"/etc/ssh/ssh_host_*`,
     `cp ${q(join(hooks, "debian.sources"))} "$1/etc/apt/sources.list.d/debian.sources"`,
   ].join(" && ");
   const sources = [

@@ -8,6 +8,7 @@ import { ConfigError, LocalRunError, type Problem } from "../errors.js";
 import { type EventSink, type EventType, ignoreEvents } from "../events.js";
 import { type AwstoeDocument, checkAwstoeDocument } from "../render/awstoe.js";
 import { defaultCacheDir, hostArch, prepareBase, TAR_FLAGS } from "./base.js";
+import { type BootDisk, writeBootDisk } from "./boot.js";
 import { OWNER_FILE, processesUnder, reapProcessesUnder, sweepAbandonedWork } from "./cleanup.js";
 import { type PhaseOutcome, runPhase } from "./engine.js";
 import { checkMirror, hostMirror, rootSources } from "./mirror.js";
@@ -19,6 +20,7 @@ import type {
   LocalComponentInput,
   LocalComponentSummary,
   LocalPhase,
+  LocalSkippedStep,
   LocalStepFailure,
 } from "./types.js";
 import { isLocalBase } from "./types.js";
@@ -84,6 +86,14 @@ export function planComponents(components: readonly LocalComponentInput[]): Plan
     const checked = checkAwstoeDocument(file, input.document);
     problems.push(...checked.problems);
     if (!checked.document) continue;
+    const stepNames = new Set(checked.document.phases.flatMap((p) => p.steps.map((s) => s.name)));
+    for (const step of Object.keys(input.skipSteps ?? {}))
+      if (!stepNames.has(step))
+        problems.push({
+          file,
+          path: `local.steps`,
+          message: `the toolset skips step "${step}" locally, but the component has no such step (it has: ${[...stepNames].join(", ")})`,
+        });
     const { variables, missing, unknown } = documentVariables(checked.document, input.parameters);
     for (const name of missing)
       problems.push({
@@ -211,6 +221,19 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
           : c.result,
       ...(c.input.skipReason ? { skipReason: c.input.skipReason } : {}),
     }));
+  // Every step a local build does not run is listed with its reason, in the order it would run.
+  const skipped: LocalSkippedStep[] = [];
+  for (const c of planned)
+    if (c.input.skipReason)
+      for (const phase of c.document.phases)
+        if (isLocalPhase(phase.name))
+          for (const step of phase.steps)
+            skipped.push({
+              component: c.input.name,
+              phase: phase.name,
+              step: step.name,
+              reason: c.input.skipReason,
+            });
   for (const c of planned)
     if (c.input.skipReason)
       emit("done", c.input.name, `skipped: ${c.input.skipReason}`, {
@@ -229,7 +252,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
       phase: unsupported.phase,
       step: unsupported.step,
     });
-    return { ok: false, failure: unsupported, components: summaries(), seconds: elapsed() };
+    return { ok: false, failure: unsupported, components: summaries(), skipped, seconds: elapsed() };
   }
   const runnable = planned.filter((c) => !c.input.skipReason);
   if (runnable.length === 0) {
@@ -243,6 +266,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
         message: "no component is locally runnable: 0 steps would execute, which proves nothing",
       },
       components: summaries(),
+      skipped,
       seconds: elapsed(),
     };
   }
@@ -262,6 +286,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
   const roots: LocalRoot[] = [];
   let kept = false;
   let partialImage: string | undefined;
+  let bootDisk: BootDisk | undefined;
   emit("start", "local-build", `${options.base} (${arch}) in ${work}`, {
     kind: "build",
     work,
@@ -333,10 +358,21 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
             outputs: component.outputs,
             executor,
             now: clock,
+            ...(component.input.skipSteps
+              ? { skipSteps: new Map(Object.entries(component.input.skipSteps)) }
+              : {}),
             emit: (type, subject, message, data) =>
               emit(type, subject, message, data as Record<string, unknown>),
             ...(signal ? { signal } : {}),
           });
+          for (const record of outcome.steps)
+            if (record.localSkipReason !== undefined)
+              skipped.push({
+                component: component.input.name,
+                phase,
+                step: record.step,
+                reason: record.localSkipReason,
+              });
           component.stepsRun += outcome.stepsRun;
           component.seconds += outcome.seconds;
           if (outcome.failure) {
@@ -359,7 +395,9 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
     const fail = async (failure: LocalStepFailure): Promise<LocalBuildResult> => ({
       ok: false,
       failure,
+      ...(bootDisk ? { bootDisk } : {}),
       components: summaries(),
+      skipped,
       ...(await keep()),
       seconds: elapsed(),
     });
@@ -367,13 +405,22 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
     const buildFailure = await runPhases(buildRoot, BUILD_PHASES);
     if (buildFailure) return await fail(buildFailure);
     await finishRoot(buildRoot, FINISH_BUILD_ROOT, signal);
-    if (options.out) {
+    if (options.out || options.bootDisk) {
       const initramfs = await buildRoot.runScript(BUILD_INITRAMFS, signal ? { signal } : {});
       if (initramfs.exitCode !== 0)
         throw new LocalRunError(
           "INITRAMFS_FAILED",
           `building the image's initramfs failed:\n${initramfs.output.trim()}`,
         );
+    }
+    if (options.bootDisk) {
+      emit("start", "boot disk", `writing ${options.bootDisk}`, { kind: "image" });
+      bootDisk = await writeBootDisk(buildRoot, resolve(options.bootDisk), signal);
+      emit("done", "boot disk", `wrote ${bootDisk.disk} (kernel ${bootDisk.kernelVersion})`, {
+        kind: "image",
+      });
+    }
+    if (options.out) {
       const out = resolve(options.out);
       await mkdir(dirname(out), { recursive: true });
       partialImage = `${out}.partial-${process.pid}`;
@@ -432,8 +479,10 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<LocalBu
     return {
       ok: true,
       components: summaries(),
+      skipped,
       ...(await keep()),
       ...(image ? { image } : {}),
+      ...(bootDisk ? { bootDisk } : {}),
       seconds: elapsed(),
     };
   } catch (error) {

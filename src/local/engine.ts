@@ -61,6 +61,8 @@ export interface StepRecord {
   readonly exitCode?: number;
   readonly output: string;
   readonly message?: string;
+  /** Set when the step was not run locally because the toolset says it cannot be (the reason). */
+  readonly localSkipReason?: string;
 }
 
 export interface PhaseOutcome {
@@ -93,6 +95,8 @@ export interface PhaseRunInput {
   readonly now: () => number;
   readonly emit?: EngineEmit;
   readonly signal?: AbortSignal;
+  /** Steps not run locally (step name → why), as the toolset declares: recorded as skipped, never silently. */
+  readonly skipSteps?: ReadonlyMap<string, string>;
 }
 
 export function tail(text: string, chars = OUTPUT_TAIL_CHARS): string {
@@ -175,7 +179,14 @@ async function runStep(input: PhaseRunInput, step: AwstoeStep, emit: EngineEmit)
   };
   const finish = (
     status: StepStatus,
-    detail: { attempts: number; reboots: number; exitCode?: number; output: string; message?: string },
+    detail: {
+      attempts: number;
+      reboots: number;
+      exitCode?: number;
+      output: string;
+      message?: string;
+      localSkipReason?: string;
+    },
   ): StepRecord => {
     const seconds = (input.now() - start) / 1000;
     const record: StepRecord = {
@@ -188,9 +199,18 @@ async function runStep(input: PhaseRunInput, step: AwstoeStep, emit: EngineEmit)
       output: tail(detail.output),
       ...(detail.exitCode !== undefined ? { exitCode: detail.exitCode } : {}),
       ...(detail.message !== undefined ? { message: detail.message } : {}),
+      ...(detail.localSkipReason !== undefined ? { localSkipReason: detail.localSkipReason } : {}),
     };
     if (status === "failed")
       emit("failed", subject, detail.message, { ...base, seconds, exitCode: detail.exitCode ?? null });
+    else if (status === "skipped" && detail.localSkipReason !== undefined)
+      emit("done", subject, `not run locally: ${detail.localSkipReason}`, {
+        ...base,
+        seconds,
+        status,
+        localSkip: true,
+        reason: detail.localSkipReason,
+      });
     else if (status === "skipped")
       emit("done", subject, "skipped: its if-condition chose Skip", { ...base, seconds, status });
     else
@@ -203,6 +223,10 @@ async function runStep(input: PhaseRunInput, step: AwstoeStep, emit: EngineEmit)
   };
 
   emit("start", subject, undefined, { ...base, action: step.action });
+
+  const localSkipReason = input.skipSteps?.get(step.name);
+  if (localSkipReason !== undefined)
+    return finish("skipped", { attempts: 0, reboots: 0, output: "", localSkipReason });
 
   // `if` is evaluated once, even when the step reboots (AWSTOE documents exactly that).
   if (step.if !== undefined) {

@@ -1,4 +1,4 @@
-import type { ProjectConfig } from "../config/types.js";
+import { componentOnLine, type ProjectConfig } from "../config/types.js";
 import { UsageError } from "../errors.js";
 import { type RenderedProject, renderProject } from "../render/index.js";
 import type { LocalBase, LocalComponentInput } from "./types.js";
@@ -24,17 +24,24 @@ export function localComponentInputs(
       `toolset "${toolset}" is not built for ${base} (its bases: ${found.toolset.bases.join(", ")})`,
       "--base",
     );
-  return found.toolset.components.map((ref, index) => {
+  const inputs: LocalComponentInput[] = [];
+  found.toolset.components.forEach((ref, index) => {
     const component = found.components[index];
     if (!component || component.name !== ref.name)
       throw new Error(`rendered toolset ${toolset} does not match its recipe at ${ref.name}`);
+    // The local root has the build host's architecture; only the base decides what the recipe holds.
+    if (!componentOnLine(ref, base)) return;
     const local = ref.local;
-    const skipped = local && local.runnable === false && (!local.bases || local.bases.includes(base));
-    return {
+    const applies = local && local.runnable === false && (!local.bases || local.bases.includes(base));
+    const skipSteps =
+      applies && local.steps ? Object.fromEntries(local.steps.map((s) => [s, local.reason])) : undefined;
+    inputs.push({
       name: ref.name,
       document: component.document,
       parameters: { ...ref.parameters },
-      ...(skipped ? { skipReason: local.reason } : {}),
-    };
+      ...(applies && !local.steps ? { skipReason: local.reason } : {}),
+      ...(skipSteps ? { skipSteps } : {}),
+    });
   });
+  return inputs;
 }

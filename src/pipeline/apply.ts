@@ -1,5 +1,5 @@
 import type { PipelineSettings, Toolset } from "../config/types.js";
-import { asOpsRigError, InvariantError, type OpsRigError } from "../errors.js";
+import { asOpsRigError, InvariantError, type OpsRigError, UsageError } from "../errors.js";
 import type { ServiceEvents } from "../events.js";
 import { buildClientToken, copyClientToken, shortFingerprint } from "../plan/fingerprint.js";
 import { lineTags, TAG } from "../plan/index.js";
@@ -28,59 +28,108 @@ export interface ApplyContext {
   readonly sleep: (ms: number) => Promise<void>;
   readonly events: ServiceEvents;
   readonly signal?: AbortSignal;
+  /** Actions in flight at once over all regions and services (default `DEFAULT_CONCURRENCY`). */
+  readonly concurrency?: number;
 }
 
-/** Actions running at once overall; copies are further bounded per destination region. */
-const CONCURRENCY = 4;
+/**
+ * Actions in flight at once overall. Each action's AWS calls are few and short, and each region and
+ * service has its own lane below, so the overall bound is about sockets and memory, not AWS's limits.
+ */
+export const DEFAULT_CONCURRENCY = 64;
+/**
+ * Per-service lanes. Image Builder throttles early (a handful of creates per second per account);
+ * SSM's PutParameter is limited per region and account (a few TPS standard); the other EC2 calls
+ * (tags, deprecation, deregistration) have higher mutating rate buckets. Copies use the pipeline's
+ * `copy.concurrencyPerRegion` (AWS limits concurrent copies into a region). Adaptive retries absorb
+ * the occasional throttle; the lanes keep a 17-region fleet from causing a storm of them.
+ */
+export const LANES = { builds: 4, publishesPerRegion: 4, ec2PerRegion: 8 } as const;
+
+/** Most actions a run may have in flight (sockets and memory; AWS's limits are the lanes'). */
+export const MAX_CONCURRENCY = 1024;
+
+/**
+ * `--concurrency` or `OPS_RIG_CONCURRENCY`: a whole number from 1 to MAX_CONCURRENCY; undefined
+ * when not given. A bad value is a usage error naming where it came from.
+ */
+export function parseConcurrency(value: string | undefined, source: string): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY)
+    throw new UsageError(`"${value}" is not a whole number from 1 to ${MAX_CONCURRENCY}`, source);
+  return n;
+}
 
 /** Actions that call AWS; the others only say where a line stands. */
 type PerformedAction = Exclude<Action, { kind: "wait" | "skip" | "notify" }>;
 
+/** Which lane an action waits in, and how wide that lane is. */
+export function laneOf(
+  action: Action,
+  pipeline: PipelineSettings,
+): { key: string; size: number } | undefined {
+  switch (action.kind) {
+    case "build":
+      return { key: "imagebuilder", size: LANES.builds };
+    case "copy":
+      return { key: `copy:${action.region}`, size: pipeline.copy.concurrencyPerRegion };
+    case "publish":
+      return { key: `ssm:${action.region}`, size: LANES.publishesPerRegion };
+    case "tag":
+    case "deprecate":
+    case "deregister":
+      return { key: `ec2:${action.region}`, size: LANES.ec2PerRegion };
+    default:
+      return undefined;
+  }
+}
+
 /**
- * Applies the plan with bounded concurrency. A failed action is recorded and the others go on: one
- * broken region never holds the rest back. `notify` actions are left to the report (the message is
- * sent first, then the builds are marked as notified).
+ * Applies the plan: every region and service in its own lane, all lanes at once under one overall
+ * bound. A failed action is recorded and the others go on: one broken region never holds the rest
+ * back. `notify` actions are left to the report (the message is sent first, then the builds are
+ * marked as notified).
  */
 export async function apply(ctx: ApplyContext, actions: readonly Action[]): Promise<ActionOutcome[]> {
-  const outcomes: ActionOutcome[] = new Array(actions.length);
-  const copySlots = new Map<string, Semaphore>();
-  const slot = (region: string) => {
-    let semaphore = copySlots.get(region);
+  const overall = new Semaphore(Math.max(1, ctx.concurrency ?? DEFAULT_CONCURRENCY));
+  const lanes = new Map<string, Semaphore>();
+  const laneFor = (action: Action) => {
+    const lane = laneOf(action, ctx.pipeline);
+    if (!lane) return undefined;
+    let semaphore = lanes.get(lane.key);
     if (!semaphore) {
-      semaphore = new Semaphore(ctx.pipeline.copy.concurrencyPerRegion);
-      copySlots.set(region, semaphore);
+      semaphore = new Semaphore(lane.size);
+      lanes.set(lane.key, semaphore);
     }
     return semaphore;
   };
-
-  const queue = actions.map((action, index) => ({ action, index }));
-  const worker = async () => {
-    for (let item = queue.shift(); item; item = queue.shift()) {
-      const { action, index } = item;
-      // Copies are bounded per destination region: AWS limits concurrent copies there.
-      outcomes[index] =
-        action.kind === "copy"
-          ? await slot(action.region).run(() => runOne(ctx, action))
-          : await runOne(ctx, action);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return outcomes;
+  return Promise.all(
+    actions.map((action) => {
+      const lane = laneFor(action);
+      // The lane first, then an overall slot: a slot is never held by an action waiting on its lane.
+      const run = () => overall.run(() => runOne(ctx, action));
+      return lane ? lane.run(run) : runOne(ctx, action);
+    }),
+  );
 }
 
-class Semaphore {
+/** At most `size` tasks at once; the others wait in order. */
+export class Semaphore {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly size: number) {}
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
+    else this.active++;
     try {
       return await task();
     } finally {
-      this.active--;
-      this.waiting.shift()?.();
+      // Hand the slot straight to the next waiter (no gap another caller could jump into).
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
     }
   }
 }

@@ -8,7 +8,7 @@ import { amisOfLine, desiredFingerprint, regionsOf } from "../plan/plan.js";
 import type { BaseLookup, BuildRecord, Observed, ObservedLine, ObservedRegion } from "../plan/types.js";
 import { type LineKey, type RenderedComponent, renderRecipe } from "../render/index.js";
 import { baseKey, discoverBases } from "./bases.js";
-import type { PipelinePorts } from "./ports.js";
+import type { PipelinePorts, RegionInfo } from "./ports.js";
 
 export interface ObserveInput {
   readonly ports: PipelinePorts;
@@ -17,6 +17,34 @@ export interface ObserveInput {
   readonly components: ReadonlyMap<string, RenderedComponent>;
   readonly now: Date;
   readonly events: ServiceEvents;
+  /** The account and its regions, read once per run and shared by its passes. */
+  readonly facts?: RunFacts;
+}
+
+/** What does not change during a run: read once, on first use, by whichever pass needs it first. */
+export interface RunFacts {
+  accountId(): Promise<string>;
+  regions(): Promise<readonly RegionInfo[]>;
+}
+
+/** Run facts over the ports, memoized (a failed read is read again by the next pass). */
+export function runFacts(ports: PipelinePorts, home: string): RunFacts {
+  const once = <T>(read: () => Promise<T>): (() => Promise<T>) => {
+    let value: Promise<T> | undefined;
+    return () => {
+      if (!value) {
+        value = read();
+        value.catch(() => {
+          value = undefined;
+        });
+      }
+      return value;
+    };
+  };
+  return {
+    accountId: once(() => ports.sts.accountId(home)),
+    regions: once(() => ports.ec2.describeRegions(home)),
+  };
 }
 
 export function linesOf(toolsets: readonly Toolset[]): LineKey[] {
@@ -38,8 +66,14 @@ export async function observe(input: ObserveInput): Promise<Observed> {
   const home = pipeline.homeRegion;
   events({ type: "observe-started", regions: regionsOf(pipeline) });
 
-  const accountId = await ports.sts.accountId(home);
-  const optIn = new Map((await ports.ec2.describeRegions(home)).map((r) => [r.name, r.optInStatus]));
+  const facts = input.facts ?? runFacts(ports, home);
+  const lines = linesOf(input.toolsets);
+  // The bases live in the home region, which is always enabled: look them up beside the region reads.
+  const basesLookup = discoverBases(ports, home, lines);
+  // Not a rejection nobody handles should the reads below fail first (it is awaited below).
+  basesLookup.catch(() => {});
+  const [accountId, regionList] = await Promise.all([facts.accountId(), facts.regions()]);
+  const optIn = new Map(regionList.map((r) => [r.name, r.optInStatus]));
   const regions = await Promise.all(
     regionsOf(pipeline).map(async (region): Promise<ObservedRegion> => {
       const status = optIn.get(region);
@@ -73,11 +107,8 @@ export async function observe(input: ObserveInput): Promise<Observed> {
   );
   const homeObserved = regions.find((r) => r.region === home);
 
-  const lines = linesOf(input.toolsets);
-  let bases = new Map<string, BaseLookup>();
-  if (homeObserved && !homeObserved.error) {
-    bases = await discoverBases(ports, home, lines);
-  }
+  let bases = await basesLookup;
+  if (!homeObserved || homeObserved.error) bases = new Map<string, BaseLookup>();
 
   const observedLines = await Promise.all(
     lines.map(async (line): Promise<ObservedLine> => {

@@ -1,5 +1,6 @@
 import type { AmiState, BuildRecord, OurAmi, ParameterValue } from "../plan/types.js";
 import type { BlockDeviceMapping } from "../render/recipe.js";
+import type { SnsPublishBody } from "./notification.js";
 
 /**
  * What the pipeline needs from AWS, in its own terms. The adapters in src/aws implement these with
@@ -97,16 +98,14 @@ export interface SsmPort {
 }
 
 export interface SnsPort {
-  publish(
-    region: string,
-    topicArn: string,
-    message: {
-      readonly subject: string;
-      readonly text: string;
-      readonly json: unknown;
-      readonly attributes: Readonly<Record<string, string>>;
-    },
-  ): Promise<string>;
+  /** Publish exactly this body (built and measured by `snsPublishBody`); returns the message id. */
+  publish(region: string, topicArn: string, body: SnsPublishBody): Promise<string>;
+}
+
+/** Where full run reports go (S3: the logs bucket), where size is no issue. */
+export interface ReportStorePort {
+  /** Stores `body` (JSON) at `key` in `bucket`; returns the object's `s3://` location. */
+  putReport(region: string, bucket: string, key: string, body: string): Promise<string>;
 }
 
 export interface StsPort {
@@ -208,4 +207,6 @@ export interface PipelinePorts {
   readonly sns: SnsPort;
   readonly sts: StsPort;
   readonly imageBuilder: ImageBuilderPort;
+  /** Absent where no bucket can be written (the report then lives in the run's log only). */
+  readonly reports?: ReportStorePort;
 }

@@ -1,4 +1,5 @@
 import { PublishNotStoredError } from "../errors.js";
+import type { ParameterValue } from "../plan/types.js";
 import type { PipelinePorts } from "./ports.js";
 
 /** SSM keeps 100 versions; labels on the one that would drop make PutParameter fail. */
@@ -29,10 +30,12 @@ export interface PublishedParameter {
 }
 
 /**
- * The one way ops-rig points a parameter at an AMI, used by the pipeline and by rollback: tag the
- * AMI first (if the run dies after it, the AMI is merely kept longer), free the labels of the version
- * SSM is about to drop, PutParameter, read it back until SSM's asynchronous aws:ec2:image validation
- * shows (a 200 is no proof), then label the version. Throws on the first parameter that fails.
+ * The one way ops-rig points a parameter at an AMI, used by the pipeline and by rollback, in four
+ * round trips whatever the number of parameters: tag the AMI first (if the run dies after it, the AMI
+ * is merely kept longer); PutParameter every parameter at once (after freeing the labels of a
+ * version SSM is about to drop); read them all back in one GetParameters until SSM's asynchronous
+ * aws:ec2:image validation shows (a 200 is no proof); then label every stored version at once.
+ * Throws when a parameter does not hold the AMI after the read-backs, before labelling anything.
  */
 export async function publishImage(
   ports: Pick<PipelinePorts, "ssm" | "ec2">,
@@ -42,23 +45,36 @@ export async function publishImage(
   const { ssm, ec2 } = ports;
   const { region, imageId } = request;
   if (Object.keys(request.tags).length > 0) await ec2.createTags(region, imageId, request.tags);
-  const published: PublishedParameter[] = [];
-  for (const parameter of request.parameters) {
-    if (parameter.version !== undefined && parameter.version >= SSM_HISTORY_LIMIT - 1) {
-      await releaseOldestLabels(ports, region, parameter.name, parameter.version);
+  const reported = await Promise.all(
+    request.parameters.map(async (parameter) => {
+      if (parameter.version !== undefined && parameter.version >= SSM_HISTORY_LIMIT - 1) {
+        await releaseOldestLabels(ports, region, parameter.name, parameter.version);
+      }
+      return ssm.putImageParameter(region, parameter.name, imageId, request.description);
+    }),
+  );
+  const names = request.parameters.map((p) => p.name);
+  const stored = new Map<string, ParameterValue>();
+  const seen = new Map<string, string>();
+  for (let attempt = 1; ; attempt++) {
+    const pending = names.filter((name) => !stored.has(name));
+    const { found } = await ssm.getParameters(region, pending);
+    for (const value of found) {
+      seen.set(value.name, value.value);
+      if (value.value === imageId) stored.set(value.name, value);
     }
-    const reported = await ssm.putImageParameter(region, parameter.name, imageId, request.description);
-    let stored = await ssm.getParameter(region, parameter.name);
-    for (let attempt = 1; attempt < READ_BACK_ATTEMPTS && stored?.value !== imageId; attempt++) {
-      await sleep(READ_BACK_DELAY_MS);
-      stored = await ssm.getParameter(region, parameter.name);
-    }
-    if (stored?.value !== imageId)
-      throw new PublishNotStoredError(parameter.name, region, imageId, stored?.value);
-    await ssm.labelParameterVersion(region, parameter.name, stored.version, [request.label]);
-    published.push({ name: parameter.name, version: stored.version, reported });
+    if (stored.size === names.length || attempt >= READ_BACK_ATTEMPTS) break;
+    await sleep(READ_BACK_DELAY_MS);
   }
-  return published;
+  const missing = names.find((name) => !stored.has(name));
+  if (missing !== undefined) throw new PublishNotStoredError(missing, region, imageId, seen.get(missing));
+  return Promise.all(
+    request.parameters.map(async (parameter, index): Promise<PublishedParameter> => {
+      const version = (stored.get(parameter.name) as ParameterValue).version;
+      await ssm.labelParameterVersion(region, parameter.name, version, [request.label]);
+      return { name: parameter.name, version, reported: reported[index] as number };
+    }),
+  );
 }
 
 /** Frees the version SSM is about to drop from its labels, or the next PutParameter fails. */

@@ -1,6 +1,6 @@
 import { topicArn } from "../config/overrides.js";
 import type { PipelineSettings, Toolset } from "../config/types.js";
-import { asOpsRigError, UsageError } from "../errors.js";
+import { asOpsRigError } from "../errors.js";
 import type { ServiceEvents } from "../events.js";
 import { TAG } from "../plan/names.js";
 import { plan as makePlan } from "../plan/plan.js";
@@ -8,11 +8,14 @@ import { type Action, isMutating, type Observed, type Plan } from "../plan/types
 import type { RenderedComponent } from "../render/index.js";
 import { type ActionOutcome, apply } from "./apply.js";
 import { ImageBuilderResources } from "./imagebuilder-resources.js";
-import { observe } from "./observe.js";
+import { notificationFor, snsPublishBody } from "./notification.js";
+import { observe, type RunFacts, runFacts } from "./observe.js";
 import type { PipelinePorts } from "./ports.js";
-import { actionKey, buildReport, type RunReport, reportSubject, reportText, type Trigger } from "./report.js";
+import { actionKey, buildReport, type RunReport, type Trigger } from "./report.js";
+import { selectToolsetsByName } from "./toolsets.js";
 
 export type { Trigger } from "./report.js";
+export { selectToolsetsByName } from "./toolsets.js";
 
 /** What the pipeline and the services need from their composition root. Time and waiting are injected. */
 export interface PipelineDeps {
@@ -35,6 +38,8 @@ export interface PlanOptions {
   readonly toolsets?: readonly string[];
   /** Ignore the back-off after a failed build. */
   readonly force?: boolean;
+  /** The account and regions, read once per run (reconcile shares one across its passes). */
+  readonly facts?: RunFacts;
 }
 
 export interface ReconcileOptions extends PlanOptions {
@@ -48,6 +53,8 @@ export interface ReconcileOptions extends PlanOptions {
   readonly deadline?: Date;
   /** Send the run's SNS notification (default true). */
   readonly notify?: boolean;
+  /** Actions in flight at once over all regions (default 64; `--concurrency`, `OPS_RIG_CONCURRENCY`). */
+  readonly concurrency?: number;
 }
 
 export interface PassResult {
@@ -64,22 +71,6 @@ export interface ReconcileResult {
 /** Actions that move a line forward (a pass with none of them means the run has converged or must wait). */
 const PROGRESS: readonly Action["kind"][] = ["build", "copy", "tag", "publish", "deprecate", "deregister"];
 
-export function selectToolsetsByName(
-  toolsets: readonly Toolset[],
-  names: readonly string[] | undefined,
-): Toolset[] {
-  if (!names || names.length === 0) return [...toolsets];
-  return names.map((name) => {
-    const found = toolsets.find((t) => t.name === name);
-    if (!found)
-      throw new UsageError(
-        `unknown toolset "${name}" (known: ${toolsets.map((t) => t.name).join(", ")})`,
-        "--toolset",
-      );
-    return found;
-  });
-}
-
 /** Observe the world and decide: what `ops-rig plan` shows and every pass starts with. Changes nothing. */
 export async function observeAndPlan(
   project: PipelineProject,
@@ -95,6 +86,7 @@ export async function observeAndPlan(
     components: project.components,
     now,
     events: deps.events,
+    ...(options.facts ? { facts: options.facts } : {}),
   });
   const plan = makePlan({
     pipeline: project.pipeline,
@@ -115,7 +107,7 @@ export async function observeAndPlan(
 export async function reconcilePass(
   project: PipelineProject,
   deps: PipelineDeps,
-  options: PlanOptions,
+  options: PlanOptions & { readonly concurrency?: number },
   failedEarlier: ReadonlySet<string> = new Set(),
 ): Promise<PassResult> {
   const { observed, plan, toolsets } = await observeAndPlan(project, deps, options);
@@ -131,6 +123,7 @@ export async function reconcilePass(
       sleep: deps.sleep,
       events: deps.events,
       ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     },
     plan.actions.filter((a) => !failedEarlier.has(actionKey(a))),
   );
@@ -159,8 +152,12 @@ export async function reconcile(
   const failed = new Set<string>();
   const maxPasses = options.maxPasses ?? (options.wait ? 10_000 : 3);
   const aborted = () => deps.signal?.aborted === true;
+  const passOptions = {
+    ...options,
+    facts: options.facts ?? runFacts(deps.ports, project.pipeline.homeRegion),
+  };
   for (;;) {
-    const pass = await reconcilePass(project, deps, options, failed);
+    const pass = await reconcilePass(project, deps, passOptions, failed);
     passes.push(pass);
     for (const outcome of pass.outcomes)
       if (outcome.status === "failed") failed.add(actionKey(outcome.action));
@@ -210,18 +207,14 @@ async function notify(
 ): Promise<RunReport> {
   const home = project.pipeline.homeRegion;
   const arn = topicArn(project.pipeline.notifications.topic, home, observed.accountId);
+  const fullReport = await storeReport(project, deps, report);
   let messageId: string;
   try {
-    messageId = await deps.ports.sns.publish(home, arn, {
-      subject: reportSubject(report),
-      text: reportText(report),
-      json: report,
-      attributes: {
-        trigger: report.trigger,
-        changed: String(report.counts.changed),
-        failed: String(report.counts.failed),
-      },
-    });
+    messageId = await deps.ports.sns.publish(
+      home,
+      arn,
+      snsPublishBody(notificationFor(report, fullReport ? { fullReport } : {})),
+    );
   } catch (thrown) {
     const error = asOpsRigError(thrown);
     deps.events({ type: "notification-failed", topicArn: arn, error });
@@ -243,4 +236,37 @@ async function notify(
     }
   }
   return { ...report, notification: { status: "sent", topicArn: arn, messageId } };
+}
+
+/** Key of a run's full report in the logs bucket: sortable by time, one per run. */
+export function reportKey(report: RunReport): string {
+  return `reports/${report.startedAt.replace(/[:.]/g, "-")}-${report.trigger}.json`;
+}
+
+/**
+ * The full JSON report, where size is no issue: an object in the logs bucket (linked from the
+ * message). Not being able to store it fails nothing: the report is in the run's log as well.
+ */
+async function storeReport(
+  project: PipelineProject,
+  deps: PipelineDeps,
+  report: RunReport,
+): Promise<string | undefined> {
+  const bucket = project.pipeline.build.logsBucket;
+  const store = deps.ports.reports;
+  if (!bucket || !store) return undefined;
+  const key = reportKey(report);
+  const body = JSON.stringify(report);
+  try {
+    const location = await store.putReport(project.pipeline.homeRegion, bucket, key, body);
+    deps.events({ type: "report-stored", location, bytes: Buffer.byteLength(body, "utf8") });
+    return location;
+  } catch (thrown) {
+    deps.events({
+      type: "report-not-stored",
+      location: `s3://${bucket}/${key}`,
+      error: asOpsRigError(thrown),
+    });
+    return undefined;
+  }
 }

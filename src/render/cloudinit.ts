@@ -45,6 +45,8 @@ export function renderCloudInit(
   const prefix = preludeLines(prelude);
   for (const phase of CLOUD_INIT_PHASES) {
     for (const ref of toolset.components) {
+      // Baked-image-only steps (the end-of-build cleanup) would wipe a live instance's identity.
+      if (ref.cloudInit === false) continue;
       const component = components.get(ref.name);
       if (!component) continue;
       const values = new Map<string, string>();
@@ -107,6 +109,21 @@ function withoutPrelude<T extends { action: string; inputs?: unknown }>(
   return { ...step, inputs: { ...(step.inputs as object), commands: commands.slice(prefix.length) } };
 }
 
+/**
+ * A stock instance is already booted when the bootstrap runs: a timer the steps enabled would only
+ * start at the next boot, and sshd would keep its old configuration. Start and reload them now.
+ * (A baked image never runs this: it boots with them.)
+ */
+export const START_ENABLED_UNITS: readonly string[] = [
+  "if [ -d /run/systemd/system ]; then",
+  "  systemctl daemon-reload",
+  "  for unit in /etc/systemd/system/timers.target.wants/ops-rig-*.timer; do",
+  '    [ -e "$unit" ] && systemctl start "$(basename "$unit")"',
+  "  done",
+  "  systemctl try-reload-or-restart ssh.service || true",
+  "fi",
+];
+
 function bootstrapScript(toolset: Toolset, steps: readonly BashStep[], prelude: Prelude): string {
   const functions = steps.map((step, index) =>
     [`# ${step.label}`, `s${index + 1}() {`, step.script, "}"].join("\n"),
@@ -150,6 +167,7 @@ function bootstrapScript(toolset: Toolset, steps: readonly BashStep[], prelude: 
     `export -f prelude ${steps.map((_, index) => `s${index + 1}`).join(" ")}`,
     ...runs,
     `if [ "$failed" -ne 0 ]; then echo "failed: see ${BOOTSTRAP_LOG}" > ${BOOTSTRAP_STATUS}; exit 1; fi`,
+    ...START_ENABLED_UNITS,
     `echo "ready: ${toolset.name}" > ${BOOTSTRAP_STATUS}`,
     `echo "ops-rig: ${toolset.name} rig ready"`,
     "",

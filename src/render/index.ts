@@ -1,10 +1,13 @@
 import { BASE_INFO } from "../config/bases.js";
 import type { ProjectConfig, Toolset } from "../config/types.js";
 import { ConfigError, type Problem } from "../errors.js";
+import { checkToolAvailability } from "./availability.js";
 import { type RenderedCloudInit, renderCloudInit } from "./cloudinit.js";
 import { checkPrelude, type RenderedComponent, renderComponent } from "./component.js";
-import { checkToolsetAgainstComponents, type RecipeShape, renderRecipe } from "./recipe.js";
+import { checkToolsetAgainstComponents, type RecipeShape, renderRecipe, ssmAgentUserData } from "./recipe.js";
+import { checkScript, checkSupplyChain } from "./supply-chain.js";
 
+export * from "./availability.js";
 export * from "./awstoe.js";
 export * from "./bash.js";
 export * from "./cloudinit.js";
@@ -12,6 +15,7 @@ export * from "./component.js";
 export * from "./document.js";
 export * from "./hash.js";
 export * from "./recipe.js";
+export * from "./supply-chain.js";
 
 export interface RenderedToolset {
   readonly toolset: Toolset;
@@ -45,9 +49,21 @@ export function renderProject(config: ProjectConfig): RenderedProject {
     warnings.push(...result.warnings);
     if (result.component) components.set(template.name, result.component);
   }
+  problems.push(...checkSupplyChain(components.values()));
+  // The SSM agent user data of Debian recipes downloads too: same rules.
+  problems.push(
+    ...checkScript(
+      "src/render/recipe.ts",
+      "SSM agent user data",
+      ssmAgentUserData(config.pipeline.homeRegion),
+    ),
+  );
   const toolsets: RenderedToolset[] = [];
   for (const toolset of config.toolsets) {
-    const toolsetProblems = checkToolsetAgainstComponents(toolset, components);
+    const toolsetProblems = [
+      ...checkToolsetAgainstComponents(toolset, components),
+      ...checkToolAvailability(toolset),
+    ];
     problems.push(...toolsetProblems);
     const members = toolset.components.map((ref) => components.get(ref.name));
     if (toolsetProblems.length > 0 || members.some((m) => m === undefined)) continue;
@@ -82,3 +98,4 @@ export function renderProject(config: ProjectConfig): RenderedProject {
   if (problems.length > 0) throw new ConfigError(problems);
   return { config, components, toolsets, warnings };
 }
+export * from "./keys.js";

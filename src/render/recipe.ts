@@ -1,8 +1,9 @@
 import { type Arch, BASE_INFO, type Base } from "../config/bases.js";
-import type { Toolset } from "../config/types.js";
+import { componentOnLine, type Toolset } from "../config/types.js";
 import type { Problem } from "../errors.js";
 import { RESOURCE_PREFIX, type RenderedComponent } from "./component.js";
 import { canonicalJson, sha256Hex } from "./hash.js";
+import { SSM_AGENT_KEY, SSM_AGENT_KEY_FINGERPRINT } from "./keys.js";
 
 /** Image Builder's resource name pattern (components, recipes, configurations). */
 export const RESOURCE_NAME_PATTERN = /^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$/;
@@ -75,7 +76,9 @@ export interface RecipeInput {
 export function renderRecipe(input: RecipeInput): RecipeShape {
   const { toolset, base, arch } = input;
   const line = { toolset: toolset.name, base, arch };
-  const components = toolset.components.map((ref): RecipeComponent => {
+  // A component limited to some bases or arches is left out of the other lines' recipes.
+  const onLine = toolset.components.filter((ref) => componentOnLine(ref, base, arch));
+  const components = onLine.map((ref): RecipeComponent => {
     const rendered = input.components.get(ref.name);
     if (!rendered) throw new Error(`component ${ref.name} was not rendered`);
     return {
@@ -118,7 +121,9 @@ export function renderRecipe(input: RecipeInput): RecipeShape {
 
 /**
  * Debian's AMIs do not ship the SSM agent, and Image Builder drives every build step through it:
- * without this user data a Debian build times out waiting for the instance to report in.
+ * without this user data a Debian build times out waiting for the instance to report in. The
+ * package is installed only when its detached signature is valid for AWS's key, shipped here and
+ * pinned by fingerprint (a `.deb` from "latest" has no fixed checksum to pin).
  */
 export function ssmAgentUserData(region: string): string {
   return [
@@ -126,15 +131,28 @@ export function ssmAgentUserData(region: string): string {
     "# ops-rig: install the SSM agent (Debian AMIs lack it; Image Builder needs it to run the build)",
     "set -euo pipefail",
     "if ! systemctl is-active --quiet amazon-ssm-agent; then",
+    '  work="$(mktemp -d)"',
     '  arch="$(dpkg --print-architecture)"',
     `  url="https://s3.${region}.amazonaws.com/amazon-ssm-${region}/latest/debian_\${arch}/amazon-ssm-agent.deb"`,
     "  for attempt in 1 2 3 4 5; do",
-    '    curl -fsSL --retry 3 -o /tmp/amazon-ssm-agent.deb "$url" && break',
+    '    curl -fsSL --retry 3 -o "$work/amazon-ssm-agent.deb" "$url" && curl -fsSL --retry 3 -o "$work/amazon-ssm-agent.deb.sig" "$url.sig" && break',
     '    [ "$attempt" = 5 ] && exit 1',
     "    sleep 10",
     "  done",
-    "  dpkg -i /tmp/amazon-ssm-agent.deb",
-    "  rm -f /tmp/amazon-ssm-agent.deb",
+    `  cat > "$work/key.asc" <<'OPS_RIG_KEY'`,
+    ...SSM_AGENT_KEY.trimEnd().split("\n"),
+    "OPS_RIG_KEY",
+    // gpgv (priority: required in Debian) needs a binary keyring; gpg itself may be absent.
+    "  sed -e '/^-----/d' -e '/^[A-Za-z-]*: /d' -e '/^=/d' -e '/^[[:space:]]*$/d' \"$work/key.asc\" | base64 -d > \"$work/key.gpg\"",
+    '  status="$(gpgv --status-fd 1 --keyring "$work/key.gpg" "$work/amazon-ssm-agent.deb.sig" "$work/amazon-ssm-agent.deb" 2>/dev/null || true)"',
+    `  if ! grep -Eq '^\\[GNUPG:\\] VALIDSIG .* ${SSM_AGENT_KEY_FINGERPRINT}$' <<< "$status"; then`,
+    '    echo "amazon-ssm-agent.deb: no valid signature by ' +
+      SSM_AGENT_KEY_FINGERPRINT +
+      '; not installed" >&2',
+    "    exit 1",
+    "  fi",
+    '  dpkg -i "$work/amazon-ssm-agent.deb"',
+    '  rm -rf "$work"',
     "  systemctl enable --now amazon-ssm-agent",
     "fi",
     "",

@@ -101,3 +101,27 @@ export const RESPONDER_PREFIX_LIST = "ops-rig-responders";
 
 /** Longest session a broker issues (seconds). */
 export const RIG_SESSION_SECONDS = 3600;
+
+/**
+ * Tags the responder commands keep their state in (besides the resource tags above). The roles allow
+ * exactly these keys to be written and removed, on resources of the session's case.
+ */
+export const STATE_TAGS = {
+  /** On an interface: its groups before `isolate` (long lists continue in `-2`, `-3`). */
+  previousGroups: "ops-rig:previous-groups",
+  /** On an instance: its instance profile ARN before `isolate` (continues in `-2`, ... when long). */
+  previousProfile: "ops-rig:previous-profile",
+  /** On an interface: the rig an `ssh-route` was opened for. */
+  sshRoute: "ops-rig:ssh-route",
+  /** On an instance: the SHA-256 of its completed memory capture. */
+  memorySha256: "ops-rig:memory-sha256",
+  /** On an instance: the multipart upload its capture streams into (continues in `-2`, ...). */
+  memoryUpload: "ops-rig:memory-upload",
+} as const;
+/** Roles that write to the evidence buckets (each under its session's case only). */
+export const EVIDENCE_WRITERS = ["memory-capture", "inspect", "snapshot", "terminate"] as const;
+/** A tag key and the continuation keys a long value may spill into. */
+export const withContinuations = (key: string): string[] => [key, `${key}-2`, `${key}-3`, `${key}-4`];
+
+/** Memory capture runs this Run Command document, and no other. */
+export const CAPTURE_DOCUMENT = "AWS-RunShellScript";

@@ -29,10 +29,10 @@ let env: NodeJS.ProcessEnv;
 const started = Date.now();
 
 beforeAll(async () => {
-  // A real clock with short phases: `bake --wait` sleeps for real while builds run.
+  // The local AWS's own clock: `bake --wait` polls by moving it forward, never by sleeping.
   aws = await startLocalAws({
     regions: REGIONS,
-    clock: "real",
+    clock: "manual",
     phaseMs: { PENDING: 50, BUILDING: 150, TESTING: 50, DISTRIBUTING: 50 },
   });
   deployment = await deployLocally(aws, (await loadProject(REPO_ROOT)).pipeline);
@@ -44,7 +44,16 @@ afterAll(async () => {
   console.log(`[e2e cli] ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
 
-const cli = (...args: string[]) => runCli(args, env);
+/** The CLI's clock: the local AWS's, moved forward by what the CLI would have slept. */
+let advancedMs = 0;
+const clock = {
+  now: () => new Date(started + advancedMs),
+  sleep: async (ms: number) => {
+    advancedMs += ms;
+    await aws.imageBuilder.advance(ms);
+  },
+};
+const cli = (...args: string[]) => runCli(args, env, { clock });
 const ec2 = (region: string) => new EC2Client(aws.clientConfig(region, { maxAttempts: 3 }));
 
 describe("ops-rig against the local AWS", () => {

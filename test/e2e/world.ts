@@ -28,7 +28,7 @@ export interface World {
   readonly aws: LocalAws;
   readonly deployment: LocalDeployment;
   readonly clock: TestClock;
-  ports(options?: Pick<AwsClientOptions, "onClient" | "retryMode" | "maxAttempts">): {
+  ports(options?: Pick<AwsClientOptions, "onClient" | "retryMode" | "maxAttempts" | "retryDelays">): {
     ports: PipelinePorts;
     destroy(): void;
   };

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { type Arch, BASE_INFO, type Base, EC2_ARCHITECTURE } from "../../src/config/bases.js";
 import { AwsCallError } from "../../src/errors.js";
+import { publishBytes, SNS_PUBLISH_LIMIT_BYTES } from "../../src/pipeline/notification.js";
 import type {
   ComponentVersionInfo,
   DistributionSettings,
@@ -197,7 +198,8 @@ export class FakeAws {
   private readonly copyTokens = new Map<string, { imageId: string; request: string }>();
   private readonly parameters = new Map<string, FakeParameter>();
   private readonly topics = new Set<string>();
-  readonly published: { topicArn: string; subject: string; text: string; json: unknown }[] = [];
+  readonly published: { topicArn: string; subject: string; text: string; json: unknown; bytes: number }[] =
+    [];
   private readonly components = new Map<
     string,
     ComponentVersionInfo & { data: string; token: string; request: string }
@@ -726,11 +728,27 @@ export class FakeAws {
   };
 
   readonly sns: SnsPort = {
-    publish: (region, topicArn, message) =>
+    publish: (region, topicArn, body) =>
       this.call("sns", "Publish", region, async () => {
         if (!this.topics.has(topicArn) || !topicArn.includes(`:${region}:`))
           throw this.error("sns", "Publish", region, "NotFound", "Topic does not exist");
-        this.published.push({ topicArn, subject: message.subject, text: message.text, json: message.json });
+        // SNS's limit on the whole Publish (message and attributes), in UTF-8 bytes.
+        if (publishBytes(body) > SNS_PUBLISH_LIMIT_BYTES)
+          throw this.error(
+            "sns",
+            "Publish",
+            region,
+            "InvalidParameter",
+            "Invalid parameter: Message too long",
+          );
+        const forms = JSON.parse(body.message) as { default: string; email: string };
+        this.published.push({
+          topicArn,
+          subject: body.subject,
+          text: forms.email,
+          json: JSON.parse(forms.default),
+          bytes: publishBytes(body),
+        });
         return `msg-${++this.seq}`;
       }),
   };

@@ -759,11 +759,13 @@ describe("the pipeline Lambda, simulated", { timeout: 180_000 }, () => {
     const idOf = (type: string, part: string) =>
       Object.entries(synthed.json.Resources).find(([id, r]) => r.Type === type && id.startsWith(part))?.[0] ??
       part;
+    const logs = `arn:aws:s3:::${idOf("AWS::S3::Bucket", "BuildLogsBucket").toLowerCase()}`;
     const placeholders: Record<string, string> = {
       BUILD_ROLE: roleArn(idOf("AWS::IAM::Role", "BuildInstanceRole")),
       BUILD_PROFILE: `arn:aws:iam::${ACCOUNT}:instance-profile/${idOf("AWS::IAM::InstanceProfile", "BuildInstanceProfile")}`,
       NOTIFICATION_KEY: `arn:aws:kms:${HOME}:${ACCOUNT}:key/${idOf("AWS::KMS::Key", "NotificationKey").toLowerCase()}`,
       NOTIFICATION_TOPIC: `arn:aws:sns:${HOME}:${ACCOUNT}:${idOf("AWS::SNS::Topic", "NotificationTopic")}`,
+      RUN_REPORT: `${logs}/reports/2026-11-29T02-00-00-000Z-nightly.json`,
     };
     const results = await outcomes(
       world,
@@ -780,6 +782,23 @@ describe("the pipeline Lambda, simulated", { timeout: 180_000 }, () => {
     );
     expect(results.filter((r) => r.outcome !== "Allowed")).toEqual([]);
     console.log(`[pipeline] ${results.length} actions of the bundle allowed by simulation`);
+    // Reports only: the Image Builder logs beside them (evidence of what a build did) stay out of reach.
+    const beside = await outcomes(world, [
+      {
+        name: "overwrite a build log",
+        caller,
+        action: "s3:PutObject",
+        resource: `${logs}/imagebuilder/x/log.txt`,
+      },
+      { name: "read a report", caller, action: "s3:GetObject", resource: placeholders.RUN_REPORT as string },
+      {
+        name: "delete a report",
+        caller,
+        action: "s3:DeleteObject",
+        resource: placeholders.RUN_REPORT as string,
+      },
+    ]);
+    expect(beside.filter((r) => r.outcome === "Allowed")).toEqual([]);
   });
 });
 
@@ -861,6 +880,7 @@ const PIPELINE_REQUESTS: Record<string, Request> = {
     context: { "kms:ViaService": `sns.${HOME}.amazonaws.com` },
   },
   "sns:Publish": { resource: "NOTIFICATION_TOPIC", region: HOME },
+  "s3:PutObject": { resource: "RUN_REPORT", region: HOME },
   "ssm:GetParameter": { resource: parameter, region: REGION },
   // (Public /aws/service/... parameters have no account in their ARN, which iam-simulate cannot type.)
   "ssm:GetParameters": { resource: parameter, region: REGION },

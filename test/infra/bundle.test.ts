@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -9,10 +9,11 @@ import {
   HANDLER_ENTRY,
   LAMBDA_CONFIG_PATH,
   LAMBDA_TASK_ROOT,
+  MAX_BUNDLE_BYTES,
 } from "../../infra/lib/bundle.js";
 import { loadProject } from "../../src/config/load.js";
 import { renderProject } from "../../src/render/index.js";
-import { cleanup, REPO_ROOT, sharedBrokerBundle, sharedBundle } from "./helpers.js";
+import { cleanup, REPO_ROOT, sharedBrokerBundle, sharedBundle, synth } from "./helpers.js";
 
 afterAll(cleanup);
 
@@ -35,6 +36,28 @@ describe("the Lambda bundle", () => {
     expect(sharedBundle()).toBe(bundle);
     expect(existsSync(join(bundle.dir, BUNDLE_FILE))).toBe(true);
     expect(bundle.sourceFiles).toContain(HANDLER_ENTRY);
+  });
+
+  it("weighs at most 1 MB, carries only the SDK clients the Lambda calls, and loads no source map", async () => {
+    const bundle = sharedBundle();
+    const bytes = statSync(join(bundle.dir, BUNDLE_FILE)).size;
+    console.log(`[bundle] ${BUNDLE_FILE}: ${bytes} bytes (limit ${MAX_BUNDLE_BYTES})`);
+    expect(bytes).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
+    const inputs = Object.keys(bundle.metafile.inputs);
+    const clients = [
+      ...new Set(inputs.flatMap((f) => /@aws-sdk\/client-([a-z0-9-]+)\//.exec(f)?.[1] ?? [])),
+    ].sort();
+    expect(clients).toEqual(["ec2", "imagebuilder", "s3", "sns", "ssm", "sts"]);
+    // No other zod locale than English.
+    expect(inputs.filter((f) => /zod\/v4\/locales\/(?!en\.js|index\.js)/.test(f))).toEqual([]);
+    // The map stays beside the bundle for debugging; nothing makes Node load it at a cold start.
+    expect(existsSync(join(bundle.dir, `${BUNDLE_FILE}.map`))).toBe(true);
+    const { json } = await synth();
+    const fn = Object.values(json.Resources).find(
+      (r) =>
+        r.Type === "AWS::Lambda::Function" && JSON.stringify(r.Properties).includes("OPS_RIG_HOME_REGION"),
+    );
+    expect(JSON.stringify(fn?.Properties)).not.toContain("enable-source-maps");
   });
 
   it("exports a handler that Node 20 can import as ESM", async () => {

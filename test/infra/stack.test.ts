@@ -61,7 +61,6 @@ describe("the pipeline Lambda", { timeout: 180_000 }, () => {
       OPS_RIG_LOGS_BUCKET: ref(logicalIdOf(json, "AWS::S3::Bucket", "BuildLogsBucket")),
       AWS_RETRY_MODE: "adaptive",
       POWERTOOLS_SERVICE_NAME: "ops-rig",
-      NODE_OPTIONS: "--enable-source-maps",
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     });
     expect(settings.targetRegions).toEqual(["us-east-1", "eu-west-1", "ap-southeast-2"]);

@@ -56,7 +56,12 @@ export function expectAllStepsPassed(
     if (c.skipReason) return { name: c.name, stepsRun: 0, result: "skipped", skipReason: c.skipReason };
     const model = checkAwstoeDocument(c.name, c.document).document;
     if (!model) throw new Error(`${c.name} does not parse`);
-    return { name: c.name, stepsRun: countSteps(model, ["build", "validate", "test"]), result: "passed" };
+    const skippedSteps = Object.keys(c.skipSteps ?? {}).length;
+    return {
+      name: c.name,
+      stepsRun: countSteps(model, ["build", "validate", "test"]) - skippedSteps,
+      result: "passed",
+    };
   });
   expect(result.components.map(({ seconds: _, ...rest }) => rest)).toEqual(expected);
   const steps = expected.reduce((n, c) => n + c.stepsRun, 0);
@@ -71,4 +76,27 @@ export function report(what: string, result: LocalBuildResult): void {
   process.stderr.write(
     `${what}: ${result.ok ? "passed" : "FAILED"}, ${steps} steps in ${result.seconds.toFixed(1)} s (load ${load})\n`,
   );
+}
+
+/**
+ * The steps a build did not run are exactly the checked-in allowed list for the toolset and base
+ * (test/local-build/allowed-skips/<toolset>-<base>.txt), each with a reason: a new skip fails the
+ * suite, and so does a listed skip that no longer happens (the list stays true).
+ */
+export async function expectOnlyAllowedSkips(
+  result: LocalBuildResult,
+  toolset: string,
+  base: string,
+): Promise<void> {
+  const file = join(import.meta.dirname, "allowed-skips", `${toolset}-${base}.txt`);
+  const text = await readFile(file, "utf8").catch(() => {
+    throw new Error(`no allowed-skips list for ${toolset} on ${base}: create ${file}`);
+  });
+  const allowed = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  const skipped = result.skipped.map((s) => `${s.component}/${s.phase}/${s.step}`);
+  expect(skipped).toEqual(allowed);
+  for (const s of result.skipped) expect(s.reason.length).toBeGreaterThan(10);
 }

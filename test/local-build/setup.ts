@@ -13,15 +13,29 @@ export default async function setup(): Promise<void> {
     );
   const mirror = await hostMirror();
   await checkMirror(mirror, BASE_INFO["debian-12"].localSuite ?? "bookworm");
-  const has = await execa("sh", ["-c", "command -v mmdebstrap"], { reject: false });
-  if (has.exitCode !== 0) {
+  // Commands the suite needs, and the Debian package of each: mmdebstrap for roots; QEMU, mkfs.ext4,
+  // genisoimage (the NoCloud seed) and the SSH client for the boot proof.
+  const needed: Record<string, string> = {
+    mmdebstrap: "mmdebstrap",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "mkfs.ext4": "e2fsprogs",
+    genisoimage: "genisoimage",
+    ssh: "openssh-client",
+  };
+  const missing: string[] = [];
+  for (const [command, pkg] of Object.entries(needed)) {
+    const has = await execa("sh", ["-c", `command -v ${command}`], { reject: false });
+    if (has.exitCode !== 0) missing.push(pkg);
+  }
+  if (missing.length > 0) {
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
     await execa("apt-get", ["-q", "-o", "APT::Update::Error-Mode=any", "update"], { env, stdio: "inherit" });
-    await execa("apt-get", ["-q", "-y", "install", "--no-install-recommends", "mmdebstrap"], {
+    await execa("apt-get", ["-q", "-y", "install", "--no-install-recommends", ...missing], {
       env,
       stdio: "inherit",
     });
   }
   const version = await execa("mmdebstrap", ["--version"]);
-  process.stderr.write(`local-build suite: ${version.stdout.trim()}, mirror ${mirror.archive}\n`);
+  const qemu = (await execa("qemu-system-x86_64", ["--version"])).stdout.split("\n")[0] ?? "";
+  process.stderr.write(`local-build suite: ${version.stdout.trim()}, ${qemu}, mirror ${mirror.archive}\n`);
 }

@@ -123,7 +123,7 @@ const badInputs: BadInput[] = [
     name: "unknown component",
     mutate: (f) => edit(f, LIGHT, "- name: sleuthkit", "- name: sleutkit"),
     file: LIGHT,
-    field: "components[2].name",
+    field: "components[3].name",
     message: /unknown component "sleutkit" \(did you mean "sleuthkit"\?\)/,
     line: true,
   },
@@ -182,7 +182,7 @@ const badInputs: BadInput[] = [
     mutate: (f) => {
       for (let i = 0; i < 21; i++) f.set(`components/extra-${i}.yaml`, f.get(SLEUTHKIT) ?? "");
       const list = Array.from({ length: 21 }, (_, i) => `  - name: extra-${i}`).join("\n");
-      edit(f, HEAVY, /components:\n( {2}- name: .*\n| {4}.*\n)*/, `components:\n${list}\n`);
+      edit(f, HEAVY, /components:\n( {2}- name: .*\n| {2}#.*\n| {4}.*\n)*/, `components:\n${list}\n`);
     },
     file: HEAVY,
     field: "components",
@@ -213,7 +213,7 @@ const badInputs: BadInput[] = [
   },
   {
     name: "empty toolset",
-    mutate: (f) => edit(f, LIGHT, /components:\n( {2}- name: .*\n| {4}.*\n)*/, "components: []\n"),
+    mutate: (f) => edit(f, LIGHT, /components:\n( {2}- name: .*\n| {2}#.*\n| {4}.*\n)*/, "components: []\n"),
     file: LIGHT,
     field: "components",
     message: /a toolset needs at least one component/,
@@ -286,7 +286,7 @@ const badInputs: BadInput[] = [
         "  - name: lime\n    parameters:\n      ExtraKernel: 6.1.0-1-amd64\n",
       ),
     file: LIGHT,
-    field: "components[4].parameters.ExtraKernel",
+    field: "components[5].parameters.ExtraKernel",
     message: /component "lime" has no parameter "ExtraKernel" \(it has: ExtraKernels\)/,
     line: true,
   },
@@ -300,7 +300,7 @@ const badInputs: BadInput[] = [
         `schemaVersion: 1.0\nparameters:\n  - Depth:\n      type: string\n`,
       ),
     file: LIGHT,
-    field: "components[2]",
+    field: "components[3]",
     message: /component "sleuthkit" requires parameter "Depth"/,
     line: true,
   },
@@ -366,7 +366,7 @@ const badInputs: BadInput[] = [
     name: "component listed twice",
     mutate: (f) => edit(f, LIGHT, "  - name: hardening\n", "  - name: hardening\n  - name: sleuthkit\n"),
     file: LIGHT,
-    field: "components[7].name",
+    field: "components[9].name",
     message: /component "sleuthkit" is listed twice/,
     line: true,
   },

@@ -84,13 +84,16 @@ describe("renderer", () => {
     const names = (toolset: string) =>
       project.toolsets.find((t) => t.toolset.name === toolset)?.components.map((c) => c.name);
     expect(names("light")).toEqual([
+      "base-upgrade",
       "responder-base",
       "aws-cli",
       "sleuthkit",
       "network-capture",
       "lime",
+      "evidence-mount",
       "responder-access",
       "hardening",
+      "image-cleanup",
     ]);
     expect(new Set(names("heavy"))).toEqual(new Set(project.components.keys()));
   });
@@ -160,7 +163,12 @@ describe("renderer", () => {
     expect(labels.slice(0, firstValidate).every((l) => l.includes("/build/"))).toBe(true);
     expect(labels.slice(firstValidate).every((l) => l.includes("/validate/"))).toBe(true);
     expect(labels.some((l) => l.includes("/test/"))).toBe(false);
-    expect(labels[0]).toBe("responder-base/build/AptSources");
+    expect(labels[0]).toBe("base-upgrade/build/FullUpgrade");
+    // The end-of-build cleanup is for baked images only: a stock instance keeps its identity and host keys.
+    expect(labels.some((l) => l.startsWith("image-cleanup/"))).toBe(false);
+    expect(script).not.toContain("ssh_host_");
+    // A stock instance is already booted: the break-glass timer is started, not only enabled.
+    expect(script).toContain("/etc/systemd/system/timers.target.wants/ops-rig-*.timer");
     // Parameter defaults are filled in; nothing is left for AWSTOE to substitute.
     expect(script).not.toContain("{{");
     expect(script).toContain('BREAK_GLASS_PARAMETER="/ops-rig/break-glass/secret-id"');
@@ -174,20 +182,22 @@ describe("renderer", () => {
     files.set(
       "components/plaso.yaml",
       (files.get("components/plaso.yaml") ?? "").replace(
-        "psort.py --version",
-        "psort.py --version\n              pinfo.py -h >/dev/null",
+        '"$name" --version',
+        '"$name" --version\n                  "$name" -h >/dev/null',
       ),
     );
     const changed = changedKeys(before, allHashes(render(files)));
-    // plaso is only in heavy: its component and the 8 heavy recipes change; light stays the same.
-    expect(changed).toEqual(
-      [
-        "component:plaso",
-        ...(project.toolsets.find((t) => t.toolset.name === "heavy")?.recipes ?? []).map(
-          (r) => `recipe:${r.name}`,
-        ),
-      ].sort(),
+    // plaso is only in heavy, on the lines that can carry it: its component and those recipes
+    // change; light and heavy's other lines stay the same.
+    const withPlaso = (project.toolsets.find((t) => t.toolset.name === "heavy")?.recipes ?? []).filter((r) =>
+      r.components.some((c) => c.name === "plaso"),
     );
+    expect(withPlaso.map((r) => `${r.line.base}/${r.line.arch}`)).toEqual([
+      "ubuntu-24.04/amd64",
+      "debian-13/amd64",
+      "debian-13/arm64",
+    ]);
+    expect(changed).toEqual(["component:plaso", ...withPlaso.map((r) => `recipe:${r.name}`)].sort());
   });
 
   it("a change to a component both toolsets use changes both toolsets' recipes and the cloud-init", () => {

@@ -6,6 +6,7 @@ import {
   NotificationFailedError,
   UsageError,
 } from "../../errors.js";
+import { parseConcurrency } from "../../pipeline/apply.js";
 import { reportText } from "../../pipeline/report.js";
 import { bake, type PipelineResponse, type RunStatus, remoteBake } from "../../services/bake.js";
 import type { CommandContext } from "../context.js";
@@ -20,6 +21,7 @@ interface BakeOptions {
   timeout?: string;
   remote?: boolean;
   function?: string;
+  concurrency?: string;
 }
 
 export function registerBake(program: Command, context: () => CommandContext): void {
@@ -36,6 +38,10 @@ export function registerBake(program: Command, context: () => CommandContext): v
     )
     .option("--poll <seconds>", "with --wait: seconds between passes while builds or copies run", "30")
     .option("--timeout <minutes>", "with --wait: give up after this many minutes", "120")
+    .option(
+      "--concurrency <n>",
+      "actions in flight at once over all regions (default: $OPS_RIG_CONCURRENCY or 64; each region and service also has its own lane)",
+    )
     .option("--remote", "invoke the deployed pipeline Lambda with the manual event instead of running here")
     .option(
       "--function <name>",
@@ -45,6 +51,9 @@ export function registerBake(program: Command, context: () => CommandContext): v
       const ctx = context();
       const pollMs = positive(options.poll ?? "30", "--poll") * 1000;
       const timeoutMs = positive(options.timeout ?? "120", "--timeout") * 60_000;
+      const concurrency =
+        parseConcurrency(options.concurrency, "--concurrency") ??
+        parseConcurrency(ctx.env.OPS_RIG_CONCURRENCY, "OPS_RIG_CONCURRENCY");
       if (options.remote && options.wait) {
         throw new UsageError(
           "the deployed pipeline continues by itself (schedule tick, build notifications); follow it with `ops-rig status`",
@@ -72,6 +81,7 @@ export function registerBake(program: Command, context: () => CommandContext): v
         ...(options.toolset ? { toolsets: options.toolset } : {}),
         ...(options.force ? { force: true } : {}),
         ...(options.wait ? { wait: true, pollMs } : {}),
+        ...(concurrency ? { concurrency } : {}),
         deadline: new Date(deps.now().getTime() + timeoutMs),
       }).finally(() => progress.stop());
       if (ctx.output.json) ctx.output.writeJson(report);

@@ -1,14 +1,20 @@
 import type { Command } from "commander";
 import { LocalRunError, UsageError } from "../../errors.js";
 import type { OpsRigEvent } from "../../events.js";
+import type { BootResult } from "../../local/boot.js";
+import { runLocalBuildAndBoot } from "../../local/boot-build.js";
+import { runStockBoot } from "../../local/boot-stock.js";
 import {
   isLocalBase,
   LOCAL_BASES,
+  type LocalBase,
   type LocalBuildResult,
+  type LocalComponentInput,
   type LocalComponentSummary,
   localComponentInputs,
   runLocalBuild,
 } from "../../local/index.js";
+import type { RenderedProject } from "../../render/index.js";
 import { type CommandContext, selectToolsets } from "../context.js";
 import { formatTable, type Output, paint } from "../output.js";
 
@@ -18,6 +24,8 @@ interface LocalBuildFlags {
   keep?: boolean;
   out?: string;
   cacheDir?: string;
+  boot?: boolean;
+  stock?: boolean;
 }
 
 const OUTPUT_TAIL_LINES = 40;
@@ -33,6 +41,14 @@ export function registerLocalBuild(program: Command, context: () => CommandConte
     .option("--keep", "keep the roots afterwards (as plain folders you can chroot into)")
     .option("-o, --out <file.tar>", "write the finished image root as a tarball (.tar, .tar.gz, .tar.zst)")
     .option("--cache-dir <dir>", "base tarball cache (default: $OPS_RIG_CACHE or ~/.cache/ops-rig)")
+    .option(
+      "--boot",
+      "then boot the image under QEMU and check it over SSH as a responder (sshd, LiME, capture, hardening)",
+    )
+    .option(
+      "--stock",
+      "with --boot: instead of building, boot a stock Debian cloud image with the toolset's rendered cloud-init",
+    )
     .action(async (flags: LocalBuildFlags) => {
       const ctx = context();
       if (!isLocalBase(flags.base))
@@ -42,10 +58,17 @@ export function registerLocalBuild(program: Command, context: () => CommandConte
         );
       if (flags.out !== undefined && !/\.(tar|tar\.gz|tgz|tar\.xz|tar\.zst)$/.test(flags.out))
         throw new UsageError(`"${flags.out}" must end in .tar, .tar.gz, .tgz, .tar.xz or .tar.zst`, "--out");
+      if (flags.stock && !flags.boot) throw new UsageError("--stock only goes with --boot", "--stock");
+      if (flags.boot && flags.out !== undefined)
+        throw new UsageError("--out and --boot do not go together: --boot writes its own disk", "--out");
       const base = flags.base;
       const rendered = await ctx.rendered();
       selectToolsets(rendered, [flags.toolset]);
       const components = localComponentInputs(rendered, flags.toolset, base);
+      if (flags.boot) {
+        await bootCommand(ctx, flags, base, components, rendered);
+        return;
+      }
 
       const controller = new AbortController();
       const interrupt = (signal: NodeJS.Signals) =>
@@ -78,6 +101,100 @@ export function registerLocalBuild(program: Command, context: () => CommandConte
         );
       }
     });
+}
+
+async function bootCommand(
+  ctx: CommandContext,
+  flags: LocalBuildFlags,
+  base: LocalBase,
+  components: readonly LocalComponentInput[],
+  rendered: RenderedProject,
+): Promise<void> {
+  let cloudInit: string | undefined;
+  if (flags.stock) {
+    cloudInit = rendered.toolsets.find((t) => t.toolset.name === flags.toolset)?.cloudInit?.userData;
+    if (!cloudInit)
+      throw new UsageError(
+        `toolset "${flags.toolset}" renders no cloud-init (cloudInit: true in its recipe)`,
+        "--stock",
+      );
+  }
+  const controller = new AbortController();
+  const interrupt = (signal: NodeJS.Signals) =>
+    controller.abort(new LocalRunError("INTERRUPTED", `interrupted by ${signal}`));
+  process.once("SIGINT", interrupt);
+  process.once("SIGTERM", interrupt);
+  const progress = createProgress(ctx.output);
+  let build: LocalBuildResult | undefined;
+  let boot: BootResult | undefined;
+  try {
+    if (cloudInit) {
+      boot = await runStockBoot({
+        base,
+        cloudInit,
+        ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
+        signal: controller.signal,
+        onEvent: progress.onEvent,
+      });
+    } else {
+      const result = await runLocalBuildAndBoot({
+        base,
+        components,
+        ...(flags.keep ? { keep: true } : {}),
+        ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
+        signal: controller.signal,
+        onEvent: progress.onEvent,
+      });
+      build = result.build;
+      boot = result.boot;
+    }
+  } finally {
+    progress.stop();
+    process.off("SIGINT", interrupt);
+    process.off("SIGTERM", interrupt);
+  }
+  const what = flags.stock
+    ? `stock ${base} with the ${flags.toolset} cloud-init`
+    : `${flags.toolset} on ${base}`;
+  if (ctx.output.json) ctx.output.writeJson({ ...(build ? { build } : {}), ...(boot ? { boot } : {}) });
+  else if (build) report(ctx.output, build, `${flags.toolset} on ${base} (build)`);
+  if (build && !build.ok && build.failure && !boot) {
+    const f = build.failure;
+    throw new LocalRunError(
+      "STEP_FAILED",
+      `local build failed at ${f.component} / ${f.phase} / ${f.step}: ${f.message}`,
+    );
+  }
+  if (!boot) throw new LocalRunError("BOOT_NOT_RUN", "the image was not booted");
+  if (!ctx.output.json) reportBoot(ctx.output, boot, what);
+  if (!boot.ok || (build && !build.ok)) {
+    const failed = boot.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`);
+    throw new LocalRunError(
+      "BOOT_CHECK_FAILED",
+      `boot proof of ${what} failed:\n  ${[...failed, ...(build?.failure ? [`build: ${build.failure.message}`] : [])].join("\n  ")}`,
+    );
+  }
+}
+
+/** One line per check with its result and time, then the timings that matter. */
+function reportBoot(output: Output, boot: BootResult, what: string): void {
+  output.out(
+    formatTable(boot.checks, [
+      { header: "check", value: (c) => c.name },
+      { header: "seconds", value: (c) => c.seconds.toFixed(1), align: "right" },
+      {
+        header: "result",
+        value: (c) => (c.ok ? paint(output, "green", "ok") : paint(output, "red", "FAILED")),
+      },
+      { header: "detail", value: (c) => c.message },
+    ]),
+  );
+  const toSsh =
+    boot.bootToSshSeconds !== undefined ? `boot to SSH ${formatSeconds(boot.bootToSshSeconds)}, ` : "";
+  output.out(
+    `\n${what} booted (${boot.accel}): ${boot.ok ? paint(output, "green", "passed") : paint(output, "red", "FAILED")}, ${toSsh}whole check ${formatSeconds(boot.seconds)}`,
+  );
+  if (boot.consoleLog) output.out(`boot log kept: ${boot.consoleLog}`);
 }
 
 function formatSeconds(seconds: number): string {
@@ -196,6 +313,11 @@ function report(output: Output, result: LocalBuildResult, what: string): void {
         { header: "result", value: (c) => resultText(output, c) },
       ]),
     );
+    if (result.skipped.length > 0) {
+      output.out(`\nnot run locally (${result.skipped.length} steps):`);
+      for (const s of result.skipped)
+        output.out(`  ${s.component} / ${s.phase} / ${s.step}: ${paint(output, "yellow", s.reason)}`);
+    }
     const steps = result.components.reduce((n, c) => n + c.stepsRun, 0);
     output.out(
       `\n${what}: ${result.ok ? paint(output, "green", "passed") : paint(output, "red", "FAILED")}, ${steps} steps in ${formatSeconds(result.seconds)}`,

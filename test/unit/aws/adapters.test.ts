@@ -20,6 +20,7 @@ import { createEc2Adapter } from "../../../src/aws/ec2.js";
 import { createSnsAdapter } from "../../../src/aws/sns.js";
 import { createSsmAdapter } from "../../../src/aws/ssm.js";
 import { AwsCallError } from "../../../src/errors.js";
+import { type RunSummary, snsPublishBody } from "../../../src/pipeline/notification.js";
 
 const ec2Mock = mockClient(EC2Client);
 const ssmMock = mockClient(SSMClient);
@@ -228,22 +229,25 @@ describe("SSM adapter", () => {
 });
 
 describe("SNS adapter", () => {
-  it("sends text to people and JSON to machines in one message", async () => {
+  it("sends the body it was given: text to e-mail, the JSON summary to every other protocol", async () => {
     snsMock.on(PublishCommand).resolves({ MessageId: "m-1" });
     const sns = createSnsAdapter((region) => new SNSClient({ region }));
-    const id = await sns.publish("us-east-1", "arn:aws:sns:us-east-1:1:t", {
+    const body = snsPublishBody({
       subject: "s".repeat(150),
       text: "table",
-      json: { ok: true },
+      json: { ok: true } as unknown as RunSummary,
       attributes: { failed: "0" },
     });
+    const id = await sns.publish("us-east-1", "arn:aws:sns:us-east-1:1:t", body);
     expect(id).toBe("m-1");
     const input = snsMock.commandCalls(PublishCommand)[0]?.args[0].input;
     expect(input?.Subject).toHaveLength(100);
     expect(input?.MessageStructure).toBe("json");
     const message = JSON.parse(input?.Message ?? "{}") as Record<string, string>;
-    expect(message.default).toBe("table");
-    expect(JSON.parse(message.sqs ?? "")).toEqual({ ok: true });
+    expect(message.email).toBe("table");
+    expect(JSON.parse(message.default ?? "")).toEqual({ ok: true });
+    // One JSON form only (the envelope's size is what SNS counts).
+    expect(Object.keys(message).sort()).toEqual(["default", "email", "sms"]);
     expect(input?.MessageAttributes).toEqual({ failed: { DataType: "String", StringValue: "0" } });
   });
 });

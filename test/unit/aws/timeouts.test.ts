@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { DescribeImagesCommand } from "@aws-sdk/client-ec2";
 import { ListComponentsCommand } from "@aws-sdk/client-imagebuilder";
-import { ListFunctionsCommand } from "@aws-sdk/client-lambda";
+import { LambdaClient, ListFunctionsCommand } from "@aws-sdk/client-lambda";
+import { ListBucketsCommand } from "@aws-sdk/client-s3";
 import { ListTopicsCommand } from "@aws-sdk/client-sns";
 import { DescribeParametersCommand } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -77,7 +78,7 @@ describe("SDK clients against an endpoint that never answers", () => {
     expect(ms).toBeLessThan(10_000);
   });
 
-  it("every client the factory makes has the timeout (EC2, SSM, SNS, Image Builder, Lambda)", async () => {
+  it("every client the factory makes has the timeout (EC2, SSM, SNS, Image Builder, S3, Lambda)", async () => {
     const clients = createAwsClients({ endpoint, credentials, requestTimeoutMs: 250, maxAttempts: 1 });
     const region = "ap-southeast-2";
     const calls: [string, () => Promise<unknown>][] = [
@@ -85,7 +86,14 @@ describe("SDK clients against an endpoint that never answers", () => {
       ["ssm", () => clients.ssm(region).send(new DescribeParametersCommand({}))],
       ["sns", () => clients.sns(region).send(new ListTopicsCommand({}))],
       ["imagebuilder", () => clients.imageBuilder(region).send(new ListComponentsCommand({}))],
-      ["lambda", () => clients.lambda(region).send(new ListFunctionsCommand({}))],
+      ["s3", () => clients.s3(region).send(new ListBucketsCommand({}))],
+      [
+        "lambda",
+        () =>
+          clients
+            .other("lambda", region, (config) => new LambdaClient(config))
+            .send(new ListFunctionsCommand({})),
+      ],
     ];
     const results = await Promise.all(calls.map(([, call]) => failure(call)));
     clients.destroy();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BASE_INFO, CANONICAL_OWNER } from "../../../src/config/bases.js";
 import { AwsCallError } from "../../../src/errors.js";
+import type { SnsPublishBody } from "../../../src/pipeline/notification.js";
 import { FAKE_ACCOUNT, FakeAws, FakeCrash } from "../../fakes/fake-aws.js";
 
 const HOME = "us-east-1";
@@ -166,6 +167,10 @@ describe("FakeAws, held to AWS's documented behaviour", () => {
     const arn = fake.createTopic("ops-rig-notifications");
     expect(await fake.sns.publish(HOME, arn, msg())).toMatch(/^msg-/);
     expect(fake.published).toHaveLength(1);
+    // SNS's limit counts the whole Publish: one byte over is refused as SNS refuses it.
+    const over = msg();
+    const big = { ...over, message: JSON.stringify({ default: "{}", email: "é".repeat(131_072) }) };
+    expect(await code(fake.sns.publish(HOME, arn, big))).toBe("InvalidParameter");
   });
 
   it("Image Builder: immutable versions, idempotent client tokens, builds that finish with a tagged AMI", async () => {
@@ -336,6 +341,11 @@ describe("FakeAws, held to AWS's documented behaviour", () => {
   });
 });
 
-function msg() {
-  return { subject: "s", text: "t", json: {}, attributes: {} };
+function msg(): SnsPublishBody {
+  return {
+    subject: "s",
+    messageStructure: "json",
+    message: JSON.stringify({ default: "{}", email: "t" }),
+    attributes: {},
+  };
 }

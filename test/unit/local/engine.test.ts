@@ -65,6 +65,43 @@ const bash = (name: string, command: string, extra = "") => `
             - ${JSON.stringify(command)}`;
 
 describe("local runner control flow", () => {
+  it("does not run a step the toolset marks as not locally runnable, and records it with the reason", async () => {
+    const document = doc(`
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:${bash("Prepare", "echo prepare")}${bash("FromPyPI", "pip install --require-hashes -r lock")}${bash("After", "echo after")}`);
+    const executor = new Recorder();
+    const { variables } = documentVariables(document, {});
+    let clock = 0;
+    const events: { subject: string; message?: string; data: Readonly<Record<string, unknown>> }[] = [];
+    const outcome = await runPhase({
+      component: "demo",
+      document,
+      phase: "build",
+      variables,
+      outputs: new Map(),
+      executor,
+      now: () => (clock += 100),
+      skipSteps: new Map([["FromPyPI", "needs the Python package index"]]),
+      emit: (type, subject, message, data) => {
+        if (type === "done") events.push({ subject, ...(message ? { message } : {}), data });
+      },
+    });
+    expect(executor.scripts).toEqual(["echo prepare", "echo after"]);
+    expect(outcome.failure).toBeUndefined();
+    expect(outcome.stepsRun).toBe(2);
+    expect(outcome.steps.map((s) => [s.step, s.status, s.localSkipReason])).toEqual([
+      ["Prepare", "success", undefined],
+      ["FromPyPI", "skipped", "needs the Python package index"],
+      ["After", "success", undefined],
+    ]);
+    expect(events.find((e) => e.subject === "demo/build/FromPyPI")).toMatchObject({
+      message: "not run locally: needs the Python package index",
+      data: { localSkip: true, status: "skipped" },
+    });
+  });
+
   it("resolves documented input chaining, {{ phase.Step.inputs[0].path }}", async () => {
     const document = doc(`
 schemaVersion: 1.0

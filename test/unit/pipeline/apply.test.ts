@@ -67,7 +67,13 @@ function fakePorts(state: FakeState): PipelinePorts {
       },
     },
     ssm: {
-      getParameters: unused,
+      getParameters: async (region, names) => {
+        state.calls.push(`GetParameters ${region} ${names.join(",")}`);
+        reads++;
+        if (reads <= state.visibleAfterReads) return { found: [], invalid: [...names] };
+        const found = names.flatMap((name) => state.parameters.get(key(region, name)) ?? []);
+        return { found, invalid: names.filter((n) => !found.some((f) => f.name === n)) };
+      },
       getParametersByPath: unused,
       getParameter: async (region, name) => {
         state.calls.push(`GetParameter ${region} ${name}`);
@@ -163,21 +169,47 @@ const publish = (
 });
 
 describe("apply", () => {
-  it("publishes: tags the AMI, writes each parameter, reads it back, labels the version", async () => {
+  it("publishes in four round trips: tag the AMI, write every parameter, read them back at once, label", async () => {
     const state = newState();
-    const [outcome] = await apply(context(state), [
+    const ports = fakePorts(state);
+    // Each call takes one "round trip"; calls started in the same trip overlap.
+    let trip = 0;
+    let inFlight = 0;
+    const trips: number[] = [];
+    const timed =
+      <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+      async (...a: A): Promise<R> => {
+        if (inFlight === 0) trip++;
+        inFlight++;
+        trips.push(trip);
+        await Promise.resolve();
+        const result = await f(...a);
+        inFlight--;
+        return result;
+      };
+    const counted: PipelinePorts = {
+      ...ports,
+      ec2: { ...ports.ec2, createTags: timed(ports.ec2.createTags) },
+      ssm: {
+        ...ports.ssm,
+        putImageParameter: timed(ports.ssm.putImageParameter),
+        getParameters: timed(ports.ssm.getParameters),
+        labelParameterVersion: timed(ports.ssm.labelParameterVersion),
+      },
+    };
+    const [outcome] = await apply({ ...context(state), ports: counted }, [
       publish(HOME, "ami-1", [{ name: PARAM }, { name: ALIAS }]),
     ]);
     expect(outcome?.status).toBe("done");
     expect(state.calls).toEqual([
       `CreateTags ${HOME} ami-1 ops-rig:published`,
       `PutParameter ${HOME} ${PARAM} ami-1`,
-      `GetParameter ${HOME} ${PARAM}`,
-      `LabelParameterVersion ${HOME} ${PARAM} v1 build-20261129-030012`,
       `PutParameter ${HOME} ${ALIAS} ami-1`,
-      `GetParameter ${HOME} ${ALIAS}`,
+      `GetParameters ${HOME} ${PARAM},${ALIAS}`,
+      `LabelParameterVersion ${HOME} ${PARAM} v1 build-20261129-030012`,
       `LabelParameterVersion ${HOME} ${ALIAS} v1 build-20261129-030012`,
     ]);
+    expect(Math.max(...trips)).toBe(4);
   });
 
   it("waits for SSM's asynchronous validation before believing a write", async () => {
@@ -266,6 +298,56 @@ describe("apply", () => {
     expect(outcomes.every((o) => o.status === "done")).toBe(true);
     expect(state.maxActiveCopies).toBe(2);
     expect(state.calls).toContain(`DeregisterImage ${EU} ami-failed`);
+  });
+
+  it("runs every region's lane at once: copies bounded per region and overall, never by one global pool", async () => {
+    const regions = Array.from({ length: 17 }, (_, i) => `r${i}`);
+    const settings = { ...pipeline, copy: { ...pipeline.copy, concurrencyPerRegion: 2 } };
+    const actions: Action[] = regions.flatMap((region) =>
+      Array.from(
+        { length: 3 },
+        (_, i): Action => ({
+          kind: "copy",
+          line: { ...LINE, arch: i % 2 === 0 ? "amd64" : "arm64" },
+          region,
+          sourceRegion: HOME,
+          sourceImageId: `ami-src-${i}`,
+          name: `n${i}`,
+          fingerprint: `${i}`.repeat(64),
+          attempt: 1,
+          tags: {},
+          reason: "test",
+        }),
+      ),
+    );
+    for (const [concurrency, expected] of [
+      [undefined, 17 * 2],
+      [8, 8],
+    ] as const) {
+      const state = newState();
+      const ports = fakePorts(state);
+      const active = new Map<string, number>();
+      let maxPerRegion = 0;
+      const copyImage: PipelinePorts["ec2"]["copyImage"] = async (region, input) => {
+        active.set(region, (active.get(region) ?? 0) + 1);
+        maxPerRegion = Math.max(maxPerRegion, active.get(region) ?? 0);
+        try {
+          return await ports.ec2.copyImage(region, input);
+        } finally {
+          active.set(region, (active.get(region) ?? 0) - 1);
+        }
+      };
+      const ctx = {
+        ...context(state),
+        ports: { ...ports, ec2: { ...ports.ec2, copyImage } },
+        pipeline: settings,
+        ...(concurrency ? { concurrency } : {}),
+      };
+      const outcomes = await apply(ctx, actions);
+      expect(outcomes.every((o) => o.status === "done")).toBe(true);
+      expect(state.maxActiveCopies, `concurrency ${concurrency}`).toBe(expected);
+      expect(maxPerRegion).toBe(2);
+    }
   });
 
   it("deprecates at the next whole minute (AWS refuses a time in the past)", async () => {
