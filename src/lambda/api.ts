@@ -8,9 +8,12 @@ import {
   type OutcomeBody,
   parseApiRequest,
 } from "../api/requests.js";
-import { createAwsClients, createPipelinePorts } from "../aws/index.js";
+import { createAwsClients } from "../aws/clients.js";
+import { createEc2Adapter } from "../aws/ec2.js";
 import { createLaunchAdapter } from "../aws/launch.js";
 import { createLaunchTemplateAdapter } from "../aws/launch-templates.js";
+import { createSsmAdapter } from "../aws/ssm.js";
+import { createStsAdapter } from "../aws/sts.js";
 import { loadProject } from "../config/load.js";
 import type { Toolset } from "../config/types.js";
 import { asOpsRigError, errorMessage } from "../errors.js";
@@ -284,7 +287,12 @@ export const handler = createApiHandler({
   },
   launch: {
     deps: (_caller, signal) => ({
-      ports: createPipelinePorts(clients, process.env.AWS_REGION ?? "", { signal }),
+      // Only what a template launch reads: the bundle (and so the role) carries no other adapter.
+      ports: {
+        ssm: createSsmAdapter((r) => clients.ssm(r), { signal }),
+        ec2: createEc2Adapter((r) => clients.ec2(r), { signal }),
+        sts: createStsAdapter((r) => clients.sts(r), { signal }),
+      },
       launch: createLaunchAdapter((r) => clients.ec2(r), { signal }),
       templates: createLaunchTemplateAdapter((r) => clients.ec2(r), { signal }),
       events: () => {},

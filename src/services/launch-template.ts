@@ -1,6 +1,11 @@
 import { BASE_INFO, type Base } from "../config/bases.js";
 import type { Toolset } from "../config/types.js";
-import { LaunchTemplateMismatchError, LaunchTemplateNotFoundError, UsageError } from "../errors.js";
+import {
+  InterruptedError,
+  LaunchTemplateMismatchError,
+  LaunchTemplateNotFoundError,
+  UsageError,
+} from "../errors.js";
 import { aliasParameterName, TAG } from "../plan/names.js";
 import type { LineKey } from "../plan/types.js";
 import { launchTemplateName, templateProblems } from "../responders/launch-template.js";
@@ -193,6 +198,8 @@ export async function templateStatus(
       try {
         return { region, toolset, ...(await templateState(templates, region, toolset, request)) };
       } catch (error) {
+        // Ctrl-C ends the command; anything else (say, no DescribeLaunchTemplates permission) is reported.
+        if (error instanceof InterruptedError) throw error;
         const message = error instanceof Error ? error.message : String(error);
         return { region, toolset, name: launchTemplateName(toolset), problems: [`unreadable: ${message}`] };
       }

@@ -132,6 +132,16 @@ describe("launch --template on the local AWS", () => {
         ),
       ) as RequestLaunchTemplateData;
       expect(JSON.stringify(data)).not.toContain("Fn::");
+      // Before the template exists, status says so (EC2 answers a missing name with an error).
+      const none = JSON.parse(
+        (await cli("--json", "--region", EU, "status", "--toolset", "light")).stdout,
+      ) as {
+        line: string;
+        template?: { problems: string[] };
+      }[];
+      expect(none.find((r) => r.line === "light/ubuntu-24.04/amd64")?.template?.problems).toEqual([
+        "missing",
+      ]);
       await ec2.send(
         new CreateLaunchTemplateCommand({ LaunchTemplateName: "ops-rig-light", LaunchTemplateData: data }),
       );

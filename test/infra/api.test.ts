@@ -69,6 +69,19 @@ describe("the API in every region (synthesized)", { timeout: 180_000 }, () => {
     expect(apiBundle.sourceFiles).toContain("src/services/launch-template.ts");
     expect(apiBundle.sourceFiles.filter((f) => f.startsWith("src/cli/"))).toEqual([]);
     expect(apiBundle.sourceFiles).not.toContain("src/lambda/handler.ts");
+    // Only the adapters a template launch calls: no Image Builder, SNS or Lambda adapter to abuse.
+    expect(apiBundle.sourceFiles.filter((f) => f.startsWith("src/aws/")).sort()).toEqual(
+      [
+        "src/aws/call.ts",
+        "src/aws/clients.ts",
+        "src/aws/ec2.ts",
+        "src/aws/launch-templates.ts",
+        "src/aws/launch.ts",
+        "src/aws/ssm.ts",
+        "src/aws/sts.ts",
+      ].sort(),
+    );
+    expect(Object.keys(apiBundle.metafile.inputs).filter((f) => f.includes("@cloud-copilot"))).toEqual([]);
   });
 });
 
