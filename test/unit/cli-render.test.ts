@@ -36,8 +36,10 @@ describe("ops-rig render", () => {
     const second = await tempDir();
     const a = await runCli(["render", "--out", first]);
     expect(a.code).toBe(0);
-    expect(a.stdout).toMatch(/light: 7 components, 8 recipes/);
-    expect(a.stdout).toMatch(/heavy: 10 components, 8 recipes/);
+    expect(a.stdout).toMatch(/light: 9 components, 8 recipes/);
+    expect(a.stdout).toMatch(/heavy: 12 components, 8 recipes/);
+    // The full upgrade that starts every build is shown like any component.
+    expect(a.stdout).toMatch(/^base-upgrade\s+BUILD\s+build,validate/m);
     expect(a.stdout).toMatch(/cloud-init \d+\.\d KiB/);
     const b = await runCli(["render", "--out", second]);
     expect(b.code).toBe(0);
@@ -47,7 +49,7 @@ describe("ops-rig render", () => {
     for (const [file, text] of one) expect(two.get(file), file).toBe(text);
 
     const files = [...one.keys()];
-    expect(files.filter((f) => f.startsWith("components/"))).toHaveLength(10);
+    expect(files.filter((f) => f.startsWith("components/"))).toHaveLength(12);
     expect(files.filter((f) => f.startsWith("recipes/"))).toHaveLength(16);
     expect(files).toContain("cloud-init/light.yaml");
     expect(files).toContain("components/ops-rig-volatility3.yaml");
@@ -72,7 +74,7 @@ describe("ops-rig render", () => {
     const result = await runCli(["--json", "render", "--toolset", "light"]);
     expect(result.code).toBe(0);
     const manifest = JSON.parse(result.stdout) as { components: Record<string, { sha256: string }> };
-    expect(Object.keys(manifest.components)).toHaveLength(7);
+    expect(Object.keys(manifest.components)).toHaveLength(9);
     expect(manifest.components.lime?.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
