@@ -54,6 +54,8 @@ describe("ops-rig render", () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toContain(`light: ${await componentCount("light")} components, 8 recipes`);
     expect(a.stdout).toContain(`heavy: ${await componentCount("heavy")} components, 8 recipes`);
+    // The full upgrade that starts every build is shown like any component.
+    expect(a.stdout).toMatch(/^base-upgrade\s+BUILD\s+build,validate/m);
     expect(a.stdout).toMatch(/cloud-init \d+\.\d KiB/);
     const b = await runCli(["render", "--out", second]);
     expect(b.code).toBe(0);

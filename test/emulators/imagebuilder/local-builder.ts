@@ -36,12 +36,16 @@ export function createLocalRunnerBuilder(
           ? c.name.slice(RESOURCE_PREFIX.length + 1)
           : c.name;
         const local = toolset?.components.find((ref) => ref.name === name)?.local;
-        const skipped = local && (!local.bases || local.bases.includes(base));
+        const applies = local && (!local.bases || local.bases.includes(base));
         return {
           name,
           document: c.document,
           parameters: c.parameters,
-          ...(skipped ? { skipReason: local.reason } : {}),
+          ...(applies && !local.steps ? { skipReason: local.reason } : {}),
+          // Only the steps the toolset names are not run locally, each with the toolset's reason.
+          ...(applies && local.steps
+            ? { skipSteps: Object.fromEntries(local.steps.map((step) => [step, local.reason])) }
+            : {}),
         };
       });
       try {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadProject } from "../../../src/config/load.js";
+import { planComponents } from "../../../src/local/build.js";
 import { OWNER_FILE, sweepAbandonedWork } from "../../../src/local/cleanup.js";
 import { evaluateCondition } from "../../../src/local/conditions.js";
 import { localComponentInputs } from "../../../src/local/inputs.js";
@@ -47,6 +48,16 @@ describe("local build inputs", () => {
         (c) => c.skipReason === undefined && c.skipSteps === undefined,
       ),
     ).toBe(true);
+  });
+
+  it("refuses to skip a step the component does not have (a typo would skip nothing, silently)", async () => {
+    const project = await loadProject(REPO_ROOT);
+    const [vol] = localComponentInputs(project, "heavy", "debian-12").filter((c) => c.name === "volatility3");
+    if (!vol) throw new Error("heavy has no volatility3");
+    expect(() => planComponents([{ ...vol, skipSteps: { InstallVolatility: "typo" } }])).toThrow(
+      /component volatility3: local\.steps: the toolset skips step "InstallVolatility" locally, but the component has no such step/,
+    );
+    expect(planComponents([vol])).toHaveLength(1);
   });
 
   it("rejects an unknown toolset naming the flag", async () => {
