@@ -319,6 +319,8 @@ export function responderCloudConfig(user: string, group: string, publicKey: str
     "#cloud-config",
     "# ops-rig --boot: the responder logs in with a throwaway key, like a key given at launch.",
     `groups: [${group}]`,
+    // The hostname resolves as it does through EC2's DNS (otherwise sudo warns on every call).
+    "manage_etc_hosts: localhost",
     "users:",
     `  - name: ${user}`,
     `    groups: [${group}]`,

@@ -54,7 +54,7 @@ export const LIME_BUILD_SCRIPT = `set -u
 kernel="$(uname -r)"
 out="$(sudo -n /usr/local/sbin/lime-build "$kernel" 2>&1)"
 echo "rc=$?"
-echo "$out" | tail -n 3 | sed 's/^/out=/'
+echo "$out" | tail -n 1 | sed 's/^/out=/'
 echo "vermagic=$(/usr/sbin/modinfo -F vermagic "/opt/lime/lime-$kernel.ko" 2>/dev/null | awk '{print $1}')"
 echo "kernel=$kernel"
 `;

@@ -231,6 +231,7 @@ describe("the VM", () => {
     expect(config).toBe(`#cloud-config
 # ops-rig --boot: the responder logs in with a throwaway key, like a key given at launch.
 groups: [responders]
+manage_etc_hosts: localhost
 users:
   - name: responder
     groups: [responders]
