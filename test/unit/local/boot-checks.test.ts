@@ -17,7 +17,7 @@ import {
   qemuArgs,
   responderCloudConfig,
   systemRamRanges,
-} from "../../src/local/boot-checks.js";
+} from "../../../src/local/boot-checks.js";
 
 /** A LiME range header laid out as lime.h writes it (little-endian). */
 function limeHeader(start: bigint, end: bigint, { magic = LIME_MAGIC, version = 1 } = {}): string {
