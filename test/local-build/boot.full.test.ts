@@ -27,7 +27,7 @@ function events(): { list: OpsRigEvent[]; onEvent: (e: OpsRigEvent) => void } {
   return { list, onEvent: (e) => list.push(e) };
 }
 
-describe("the boot proof, full tier", () => {
+describe("the boot proof, full tier", { timeout: 60 * 60_000 }, () => {
   it("heavy on debian-12: built, booted, every check passes", async () => {
     const components = localComponentInputs(project, "heavy", "debian-12");
     const recorded = events();
