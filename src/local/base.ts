@@ -17,7 +17,7 @@ import type { LocalBase } from "./types.js";
  */
 
 /** Bump when the way the base is built changes, so cached tarballs are rebuilt. */
-const BASE_RECIPE_VERSION = 5;
+const BASE_RECIPE_VERSION = 6;
 /** A cached base older than this is rebuilt, so local builds do not drift far behind the archive. */
 export const BASE_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -217,6 +217,10 @@ async function buildBase(options: BaseOptions): Promise<void> {
     `rm -f "$1/etc/dpkg/dpkg.cfg.d/90ops-rig-nodocs" "$1/etc/apt/sources.list"`,
     // Like Debian's cloud images: no SSH host keys ship; each instance makes its own at first boot.
     `rm -f "$1"/etc/ssh/ssh_host_*`,
+    // cloud-init sets en_US.UTF-8 with update-locale, which refuses a locale that is not generated
+    // (Debian's locale-gen ignores the name cloud-init passes it): generate it, as images do.
+    `sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' "$1/etc/locale.gen"`,
+    `chroot "$1" locale-gen`,
     `cp ${q(join(hooks, "debian.sources"))} "$1/etc/apt/sources.list.d/debian.sources"`,
   ].join(" && ");
   const sources = [

@@ -231,6 +231,23 @@ export function judgeSudo(output: string, exitCode: number, group: string): Verd
   return pass(`root through the ${group} rule (groups: ${groups.join(" ")})`);
 }
 
+/** auditd runs with the ops-rig rules loaded: watches list as `-k KEY`, syscall rules as `-F key=KEY`. */
+export function judgeAuditd(
+  active: string | undefined,
+  rules: readonly string[],
+  keys: readonly string[],
+): Verdict {
+  if (active !== "active") return fail(`auditd.service is ${active || "unknown"}, not active`);
+  const loaded = (key: string) =>
+    rules.some((r) =>
+      r.split(/\s+/).some((w, i, all) => w === `key=${key}` || (w === "-k" && all[i + 1] === key)),
+    );
+  const missing = keys.filter((k) => !loaded(k));
+  if (missing.length > 0)
+    return fail(`auditd runs without the ops-rig rules (${missing.join(", ")} missing from auditctl -l)`);
+  return pass(`active with ${rules.length} rules loaded`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The VM
 
@@ -319,6 +336,8 @@ export function responderCloudConfig(user: string, group: string, publicKey: str
     "#cloud-config",
     "# ops-rig --boot: the responder logs in with a throwaway key, like a key given at launch.",
     `groups: [${group}]`,
+    // The hostname resolves as it does through EC2's DNS (otherwise sudo warns on every call).
+    "manage_etc_hosts: localhost",
     "users:",
     `  - name: ${user}`,
     `    groups: [${group}]`,

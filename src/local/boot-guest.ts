@@ -54,7 +54,7 @@ export const LIME_BUILD_SCRIPT = `set -u
 kernel="$(uname -r)"
 out="$(sudo -n /usr/local/sbin/lime-build "$kernel" 2>&1)"
 echo "rc=$?"
-echo "$out" | tail -n 3 | sed 's/^/out=/'
+echo "$out" | tail -n 1 | sed 's/^/out=/'
 echo "vermagic=$(/usr/sbin/modinfo -F vermagic "/opt/lime/lime-$kernel.ko" 2>/dev/null | awk '{print $1}')"
 echo "kernel=$kernel"
 `;
@@ -83,12 +83,13 @@ fls -r "$dir/small.img" | sed 's/^/fls=/'
 rm -rf "$dir"
 `;
 
-export const BREAK_GLASS_SCRIPT = `echo "active-enter=$(systemctl show -p ExecMainStartTimestampMonotonic --value ops-rig-break-glass.service)"
-echo "timer=$(systemctl is-active ops-rig-break-glass.timer)"
+// systemctl through sudo: without D-Bus (the base has none) only root reaches systemd.
+export const BREAK_GLASS_SCRIPT = `echo "active-enter=$(sudo -n systemctl show -p ExecMainStartTimestampMonotonic --value ops-rig-break-glass.service)"
+echo "timer=$(sudo -n systemctl is-active ops-rig-break-glass.timer)"
 sudo -n journalctl -b --no-pager -o cat -t ops-rig-break-glass | tail -n 3 | sed 's/^/log=/'
 `;
 
-export const AUDITD_SCRIPT = `echo "active=$(systemctl is-active auditd.service)"
+export const AUDITD_SCRIPT = `echo "active=$(sudo -n systemctl is-active auditd.service)"
 sudo -n auditctl -l | sed 's/^/rule=/'
 `;
 

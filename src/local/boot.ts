@@ -11,6 +11,7 @@ import {
   bootDeadEnd,
   cloudInitFinished,
   consoleSummary,
+  judgeAuditd,
   judgeHostKeys,
   judgeLimeCoverage,
   judgePasswordLogin,
@@ -620,20 +621,11 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
         await check("auditd", async () => {
           const run = await ssh(AUDITD_SCRIPT);
           const rules = [...run.stdout.matchAll(/^rule=(.*)$/gm)].map((m) => m[1] ?? "");
-          if (markedValue(run.stdout, "active") !== "active")
-            return {
-              ok: false,
-              message: `auditd.service is ${markedValue(run.stdout, "active") ?? "unknown"}, not active`,
-            };
-          const missing = ["ops-rig-privilege", "ops-rig-root-exec", "ops-rig-modules"].filter(
-            (k) => !rules.some((r) => r.includes(`key=${k}`)),
-          );
-          if (missing.length > 0)
-            return {
-              ok: false,
-              message: `auditd runs without the ops-rig rules (${missing.join(", ")} missing from auditctl -l)`,
-            };
-          return { ok: true, message: `active with ${rules.length} rules loaded` };
+          return judgeAuditd(markedValue(run.stdout, "active"), rules, [
+            "ops-rig-privilege",
+            "ops-rig-root-exec",
+            "ops-rig-modules",
+          ]);
         });
         await check("evidence-volume", async () => {
           const run = await ssh(EVIDENCE_SCRIPT, { timeoutMs: 5 * 60_000 });

@@ -3,18 +3,17 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadProject } from "../../src/config/load.js";
 import type { OpsRigEvent } from "../../src/events.js";
-import { type BootResult, runBoot } from "../../src/local/boot.js";
-import { runStockBoot } from "../../src/local/boot-stock.js";
+import { runBoot } from "../../src/local/boot.js";
 import { type LocalBuildResult, localComponentInputs, runLocalBuild } from "../../src/local/index.js";
-import { renderProject } from "../../src/render/index.js";
 import { REPO_ROOT } from "../helpers/project.js";
 import { BOOT_CHECKS, expectBootLeftovers, fixtureDisk, reportBoot } from "./boot-helpers.js";
 import { expectAllStepsPassed, FIXTURES } from "./helpers.js";
 
 /**
  * The boot proof in CI: the light image built here boots under QEMU and passes every check a
- * responder relies on; a stock Debian cloud image with the rendered light cloud-init passes the
- * same; a broken image fails exactly the checks it breaks; and no VM, file or port outlives a boot.
+ * responder relies on; a broken image fails exactly the checks it breaks; and no VM, file or port
+ * outlives a boot. The stock path (which installs the light toolset inside the TCG guest) is in
+ * the full tier until it fits CI's budget.
  */
 
 const project = await loadProject(REPO_ROOT);
@@ -50,7 +49,9 @@ async function lightBuild(): Promise<LocalBuildResult> {
   return result;
 }
 
-describe("the boot proof under QEMU", () => {
+// A TCG boot on a shared two-core machine takes minutes; the stock path installs the light toolset
+// inside the VM. The suite-wide 10 minutes is not enough.
+describe("the boot proof under QEMU", { timeout: 60 * 60_000 }, () => {
   it("light on debian-12: boots, and every check a responder relies on passes", async () => {
     const build = await lightBuild();
     if (!build.bootDisk) throw new Error("the build wrote no boot disk");
@@ -111,25 +112,6 @@ describe("the boot proof under QEMU", () => {
       },
     });
     await expect(boot).rejects.toThrow(/boot aborted: the VM was stopped and its files removed/);
-    await expectBootLeftovers(recorded.list);
-  });
-
-  it("stock debian-12 with the rendered light cloud-init passes the same checks", async () => {
-    const rendered = renderProject(project);
-    const cloudInit = rendered.toolsets.find((t) => t.toolset.name === "light")?.cloudInit?.userData;
-    if (!cloudInit) throw new Error("light renders no cloud-init");
-    const recorded = events();
-    const boot: BootResult = await runStockBoot({
-      base: "debian-12",
-      cloudInit,
-      workRoot: "/dev/shm",
-      onEvent: recorded.onEvent,
-    });
-    reportBoot("stock debian-12 + light cloud-init", boot);
-    expect(boot.checks.filter((c) => !c.ok)).toEqual([]);
-    expect(boot.checks.map((c) => c.name)).toEqual(BOOT_CHECKS);
-    const proxy = recorded.list.find((e) => e.subject === "apt proxy");
-    process.stderr.write(`apt proxy: ${proxy?.message}\n`);
     await expectBootLeftovers(recorded.list);
   });
 });

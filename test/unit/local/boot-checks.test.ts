@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   bootDeadEnd,
   consoleSummary,
+  judgeAuditd,
   judgeHostKeys,
   judgeLimeCoverage,
   judgePasswordLogin,
@@ -17,7 +18,7 @@ import {
   qemuArgs,
   responderCloudConfig,
   systemRamRanges,
-} from "../../src/local/boot-checks.js";
+} from "../../../src/local/boot-checks.js";
 
 /** A LiME range header laid out as lime.h writes it (little-endian). */
 function limeHeader(start: bigint, end: bigint, { magic = LIME_MAGIC, version = 1 } = {}): string {
@@ -194,6 +195,27 @@ responder@127.0.0.1: Permission denied (publickey).`;
   });
 });
 
+describe("hardening on the running VM", () => {
+  // auditctl -l on Debian 12 with hardening.yaml's rules loaded (watches print -k, syscall rules key=).
+  const rules = [
+    "-w /etc/sudoers -p wa -k ops-rig-privilege",
+    "-w /etc/ssh/sshd_config -p wa -k ops-rig-sshd",
+    "-a always,exit -F arch=b64 -S execve -F euid=0 -F key=ops-rig-root-exec",
+    "-a always,exit -F arch=b64 -S init_module,delete_module,finit_module -F key=ops-rig-modules",
+  ];
+  const keys = ["ops-rig-privilege", "ops-rig-root-exec", "ops-rig-modules"];
+
+  it("auditd: active with the ops-rig watches and syscall rules", () => {
+    expect(judgeAuditd("active", rules, keys)).toEqual({ ok: true, message: "active with 4 rules loaded" });
+    expect(judgeAuditd("active", ["No rules"], keys).message).toBe(
+      "auditd runs without the ops-rig rules (ops-rig-privilege, ops-rig-root-exec, ops-rig-modules missing from auditctl -l)",
+    );
+    expect(judgeAuditd("active", rules.slice(1), keys).message).toMatch(/\(ops-rig-privilege missing/);
+    expect(judgeAuditd("failed", rules, keys).message).toBe("auditd.service is failed, not active");
+    expect(judgeAuditd("", rules, keys).ok).toBe(false);
+  });
+});
+
 describe("the VM", () => {
   const spec = {
     qemu: "qemu-system-x86_64",
@@ -231,6 +253,7 @@ describe("the VM", () => {
     expect(config).toBe(`#cloud-config
 # ops-rig --boot: the responder logs in with a throwaway key, like a key given at launch.
 groups: [responders]
+manage_etc_hosts: localhost
 users:
   - name: responder
     groups: [responders]

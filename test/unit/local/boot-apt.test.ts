@@ -3,7 +3,7 @@ import { createServer, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AptProxy, aptProxyCloudConfig, cacheable, startAptProxy } from "../../src/local/boot-apt.js";
+import { type AptProxy, aptProxyCloudConfig, cacheable, startAptProxy } from "../../../src/local/boot-apt.js";
 
 /** The guest's apt talks to the proxy as to any HTTP proxy: absolute URLs in the request line. */
 function viaProxy(port: number, url: string, method = "GET"): Promise<{ status: number; body: string }> {
