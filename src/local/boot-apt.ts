@@ -112,14 +112,21 @@ export async function startAptProxy(mirror: DebianMirror, cacheDir: string): Pro
       const partial = `${file}.partial-${process.pid}-${stats.fetched}`;
       const sink = createWriteStream(partial);
       response.pipe(sink);
-      response.pipe(res);
+      // The client's response ends only once the file is in the cache, so the next request for it
+      // (apt retries, a second guest) is a cache hit, not a second download.
+      response.pipe(res, { end: false });
       await new Promise<void>((done, reject) => {
         sink.on("finish", done);
         sink.on("error", reject);
         response.on("error", reject);
       });
-      if (response.complete) await rename(partial, file);
-      else await rm(partial, { force: true });
+      if (response.complete) {
+        await rename(partial, file);
+        res.end();
+      } else {
+        await rm(partial, { force: true });
+        res.destroy();
+      }
     })().catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(502).end(`ops-rig apt proxy: ${(error as Error).message}\n`);
       else res.destroy();
