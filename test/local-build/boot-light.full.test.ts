@@ -10,10 +10,9 @@ import { BOOT_CHECKS, expectBootLeftovers, fixtureDisk, reportBoot } from "./boo
 import { expectAllStepsPassed, FIXTURES } from "./helpers.js";
 
 /**
- * The boot proof in CI: the light image built here boots under QEMU and passes every check a
- * responder relies on; a broken image fails exactly the checks it breaks; and no VM, file or port
- * outlives a boot. The stock path (which installs the light toolset inside the TCG guest) is in
- * the full tier until it fits CI's budget.
+ * The boot proof: the light image built here boots under QEMU and passes every check a responder
+ * relies on; a broken image fails exactly the checks it breaks; and no VM, file or port outlives a
+ * boot. Full tier: a build and two TCG boots (10+ minutes on two cores) do not fit CI's budget.
  */
 
 const project = await loadProject(REPO_ROOT);
