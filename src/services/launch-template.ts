@@ -10,10 +10,11 @@ import { aliasParameterName, TAG } from "../plan/names.js";
 import type { LineKey } from "../plan/types.js";
 import { launchTemplateName, templateProblems } from "../responders/launch-template.js";
 import {
+  createdGroupId,
   ensureGroup,
   type LaunchDeps,
-  removeGroup,
   resolveImage,
+  runLaunch,
   type SecurityGroupOutcome,
   truncate,
 } from "./launch.js";
@@ -153,16 +154,13 @@ export async function launchFromTemplate(
     await deps.templates.checkRunFromTemplate(region, input);
     return { ...result, dryRun: true };
   }
-  let instance: Awaited<ReturnType<LaunchTemplatePort["runFromTemplate"]>>;
-  try {
-    instance = await deps.templates.runFromTemplate(region, input);
-  } catch (error) {
-    if (group.status === "created" && group.groupId) await removeGroup(deps, region, group.groupId);
-    throw error;
-  }
-  deps.events({ type: "instance-launched", region, instanceId: instance.instanceId });
-  const address = instance.publicIp ?? instance.privateIp;
-  return { ...result, dryRun: false, instanceId: instance.instanceId, ...(address ? { address } : {}) };
+  return {
+    ...result,
+    dryRun: false,
+    ...(await runLaunch(deps, region, createdGroupId(group), () =>
+      deps.templates.runFromTemplate(region, input),
+    )),
+  };
 }
 
 function checkTemplate(template: LaunchTemplateInfo, request: TemplateLaunchRequest): void {

@@ -138,16 +138,41 @@ export async function launch(deps: LaunchDeps, request: LaunchRequest): Promise<
     await deps.launch.checkRunInstance(region, input);
     return { ...result, dryRun: true };
   }
+  return {
+    ...result,
+    dryRun: false,
+    ...(await runLaunch(deps, region, createdGroupId(group), () => deps.launch.runInstance(region, input))),
+  };
+}
+
+/** The group this launch created, the one to remove again if the instance does not start. */
+export function createdGroupId(group: {
+  readonly status: string;
+  readonly groupId?: string | undefined;
+}): string | undefined {
+  return group.status === "created" ? group.groupId : undefined;
+}
+
+/**
+ * Runs the instance and says so; a group this launch created is removed again when the run fails, so a
+ * failed launch leaves nothing behind. Shared by plain and template launches.
+ */
+export async function runLaunch(
+  deps: LaunchDeps,
+  region: string,
+  createdGroupId: string | undefined,
+  run: () => ReturnType<LaunchPort["runInstance"]>,
+): Promise<{ instanceId: string; address?: string }> {
   let instance: Awaited<ReturnType<LaunchPort["runInstance"]>>;
   try {
-    instance = await deps.launch.runInstance(region, input);
+    instance = await run();
   } catch (error) {
-    if (group.status === "created" && group.groupId) await removeGroup(deps, region, group.groupId);
+    if (createdGroupId) await removeGroup(deps, region, createdGroupId);
     throw error;
   }
   deps.events({ type: "instance-launched", region, instanceId: instance.instanceId });
   const address = instance.publicIp ?? instance.privateIp;
-  return { ...result, dryRun: false, instanceId: instance.instanceId, ...(address ? { address } : {}) };
+  return { instanceId: instance.instanceId, ...(address ? { address } : {}) };
 }
 
 /** What the image resolution needs of a request (a template launch passes the toolset's default line). */
