@@ -49,8 +49,10 @@ export async function runOnStockInstance(script: string, what: string): Promise<
                 `set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get -q -o APT::Update::Error-Mode=any update
-# openssh-server generates the host keys at install, as cloud-init does at first boot.
 apt-get -q -y install --no-install-recommends openssh-server
+# The base, like Debian's cloud images, ships no host keys: make them as cloud-init does at first
+# boot (a fresh openssh-server install would too, but the base already has the package).
+ssh-keygen -A
 ls /etc/ssh/ssh_host_*_key
 install -d -m 0755 /run/sshd
 /usr/sbin/sshd -t
