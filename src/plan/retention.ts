@@ -31,7 +31,14 @@ export function planRetention(input: RetentionInput): Action[] {
       const tagged = lineFromTags(ami.tags);
       return tagged !== undefined && sameLine(tagged, line) && ami.state === "available";
     })
-    .sort((a, b) => builtAt(b).localeCompare(builtAt(a)));
+    // Names carry the build time to the second: ties fall back to the registration time, then the id,
+    // so the same AMIs are always kept whatever order the region listed them in.
+    .sort(
+      (a, b) =>
+        builtAt(b).localeCompare(builtAt(a)) ||
+        b.creationDate.localeCompare(a.creationDate) ||
+        b.imageId.localeCompare(a.imageId),
+    );
   const published = new Set(
     parameterNamesFor(pipeline.parameterPrefix, input.toolset, line)
       .map((name) => region.parameters.get(name)?.value)

@@ -452,6 +452,26 @@ describe("plan: retention", () => {
     expect(retention).toEqual(["ami-4"]);
   });
 
+  it("builds named in the same second sort by registration time, whatever order the region lists them", () => {
+    // Names carry the build time to the second; the oldest by registration must be the one that goes.
+    const sameSecond = `ops-rig-light-debian-12-amd64-${iso(-300 * HOUR)
+      .slice(0, 19)
+      .replaceAll(":", "-")}Z`;
+    const amis = [100, 200, 300, 400].map((hoursAgo, i) =>
+      builtAmi(`ami-${i + 1}`, `fp-${i}`, content(), {
+        name: sameSecond,
+        creationDate: iso(-hoursAgo * HOUR),
+        tags: { [TAG.content]: "old" },
+      }),
+    );
+    const deprecated = (listed: typeof amis) =>
+      run(world({ amis: { [EU]: listed }, parameters: { [EU]: { [PARAM]: "ami-1", [ALIAS]: "ami-1" } } }))
+        .actions.filter((a) => a.kind === "deprecate")
+        .map((a) => ("imageId" in a ? a.imageId : ""));
+    expect(deprecated(amis)).toEqual(["ami-4"]);
+    expect(deprecated([...amis].reverse())).toEqual(["ami-4"]);
+  });
+
   it("keeps anything younger than the grace period", () => {
     const amis = [line("ami-1", 1), line("ami-2", 2), line("ami-3", 3), line("ami-4", 4), line("ami-5", 5)];
     const p = run(world({ amis: { [EU]: amis } }));
