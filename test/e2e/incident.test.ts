@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -20,6 +21,7 @@ import {
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, SNSClient } from "@aws-sdk/client-sns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { limePort } from "../../src/services/responders/index.js";
 import { type MotoServer, startMoto } from "../emulators/moto.js";
 import { type ResponderFront, startResponderFront } from "../emulators/responder-front.js";
 import { runCli } from "../helpers/project.js";
@@ -229,10 +231,17 @@ describe("an incident on the local AWS, through the ops-rig command", { timeout:
   it("inspect, isolate, snapshot, attach, capture, route, release, isolate, terminate", async () => {
     const a = await account();
     const outputs: Record<string, string> = {};
-    for (const args of steps(a)) {
-      const r = await runCli(["--json", ...args], a.env);
-      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
-      outputs[args[0] ?? ""] = r.stdout;
+    // Another socket holds the port the capture tries first: it must move on, not fail.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(limePort(a.target), "127.0.0.1", resolve));
+    try {
+      for (const args of steps(a)) {
+        const r = await runCli(["--json", ...args], a.env);
+        expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+        outputs[args[0] ?? ""] = r.stdout;
+      }
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
     }
     const inspect = JSON.parse(outputs.inspect ?? "{}");
     expect(inspect.report.trailEvents.ok).toBe(true);

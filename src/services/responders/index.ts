@@ -19,7 +19,14 @@ export {
   release,
   TRACKED_CONNECTIONS_NOTE,
 } from "./isolate.js";
-export { type CaptureRequest, type CaptureResult, captureMemory, captureScript, partPlan } from "./memory.js";
+export {
+  type CaptureRequest,
+  type CaptureResult,
+  captureMemory,
+  captureScript,
+  limePort,
+  partPlan,
+} from "./memory.js";
 export type * from "./ports.js";
 export { MUTATING_CALLS } from "./ports.js";
 export { type SnapshotRequest, type SnapshotResult, snapshot } from "./snapshot.js";

@@ -70,6 +70,13 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * presigned URL, hashing the whole stream on the way. Nothing touches the target's file systems but
  * /dev/shm. Prints OPS_RIG_* lines the service reads back.
  */
+/**
+ * The first port the capture script tries for LiME on the target's loopback: below Linux's ephemeral
+ * range (32768-60999), so an outbound connection is unlikely to hold it; the script moves on if one does.
+ */
+export const limePort = (instanceId: string): number =>
+  20000 + (Number.parseInt(instanceId.slice(-4), 16) % 10000);
+
 export function captureScript(input: {
   readonly limeUrl: string;
   readonly limeSha256: string;
@@ -95,6 +102,8 @@ export function captureScript(input: {
     'if lsmod | grep -q "^lime "; then echo "a lime module is already loaded" >&2; exit 3; fi',
     `curl -fsS --retry 3 -o "$work/lime.ko" ${quote(input.limeUrl)}`,
     `echo ${quote(`${input.limeSha256}  `)}"$work/lime.ko" | sha256sum -c --quiet -`,
+    // A port some other socket holds (the box is not ours to know) makes LiME's bind fail: move on.
+    'for _ in $(seq 1 50); do ss -Htan "sport = :${port}" | grep -q . || break; port=$((port + 1)); done',
     'insmod "$work/lime.ko" "path=tcp:${port} format=lime" &',
     "insmod_pid=$!",
     'for _ in $(seq 1 300); do ss -Hltn "sport = :${port}" | grep -q . && break; sleep 0.2; done',
@@ -256,7 +265,7 @@ export async function captureMemory(deps: ResponderDeps, request: CaptureRequest
           `EC2 does not know the memory size of ${instance.instanceType}`,
         );
       const plan = partPlan(memoryMiB);
-      const port = 40000 + (Number.parseInt(instance.instanceId.slice(-4), 16) % 20000);
+      const port = limePort(instance.instanceId);
       if (request.dryRun) {
         script = captureScript({
           limeUrl: request.limeUrl,
