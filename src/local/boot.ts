@@ -193,8 +193,11 @@ async function commandExists(name: string): Promise<boolean> {
   return (await execa("sh", ["-c", `command -v ${name}`], { reject: false })).exitCode === 0;
 }
 
-/** What --boot needs on this machine, found before anything is built. */
-export async function bootPreflight(): Promise<void> {
+/**
+ * What --boot needs on this machine, found before anything is built. With `--accel kvm`, the
+ * firmware probe too (the kernel probe needs the image): no build is wasted on a missing /dev/kvm.
+ */
+export async function bootPreflight(accel?: AccelRequest | Accel): Promise<void> {
   const missing: string[] = [];
   for (const [tool, pkg] of [
     ["qemu-system-x86_64", "qemu-system-x86"],
@@ -209,6 +212,7 @@ export async function bootPreflight(): Promise<void> {
       "BOOT_TOOLS_MISSING",
       `--boot needs ${missing.join(", ")}: apt-get install -y qemu-system-x86 e2fsprogs genisoimage openssh-client`,
     );
+  if (accel === "kvm") await resolveAccel("kvm");
 }
 
 export async function runBoot(options: BootOptions): Promise<BootResult> {
