@@ -12,9 +12,10 @@ import {
   judgeKvmProbe,
   KVM_CPU,
   type KvmProbe,
-  kvmKernelProbeArgs,
+  kernelProbeArgs,
   kvmProbeArgs,
   kvmProbeFirmware,
+  TCG_CPU,
 } from "./boot-checks.js";
 
 /**
@@ -65,40 +66,66 @@ async function runProbes(options: KvmProbeOptions): Promise<KvmProbe> {
     };
   }
   const dir = await mkdtemp(join(tmpdir(), "ops-rig-kvm-probe-"));
-  const run = async (args: string[], timeout: number) => {
-    const started = performance.now();
-    const result = await execa("qemu-system-x86_64", args, {
-      reject: false,
-      timeout,
-      stdin: "ignore",
-      ...(options.signal ? { cancelSignal: options.signal } : {}),
-    });
-    options.signal?.throwIfAborted();
-    return {
-      exitCode: result.exitCode,
-      stderr: String(result.stderr ?? ""),
-      timedOut: result.timedOut,
-      seconds: Math.round(performance.now() - started) / 1000,
-      cpu,
-    };
-  };
   try {
     const firmware = join(dir, "probe.bin");
     await writeFile(firmware, kvmProbeFirmware());
-    const first = judgeKvmProbe(await run(kvmProbeArgs(cpu, firmware, cpus), FIRMWARE_PROBE_TIMEOUT_MS));
-    if (!first.usable || !options.kernel) return first;
-    const console = join(dir, "console.log");
-    const kernelRun = await run(
-      kvmKernelProbeArgs(cpu, options.kernel, console, cpus),
-      KERNEL_PROBE_TIMEOUT_MS,
+    const first = judgeKvmProbe(
+      await runQemu(kvmProbeArgs(cpu, firmware, cpus), FIRMWARE_PROBE_TIMEOUT_MS, options.signal),
     );
-    const second = judgeKvmKernelProbe({
-      ...kernelRun,
-      console: await readFile(console, "utf8").catch(() => ""),
+    if (!first.usable || !options.kernel) return first;
+    const second = await runKernelProbe({ accel: "kvm", cpu }, options.kernel, {
+      cpus,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     return second.usable
       ? { ...second, seconds: Math.round((first.seconds + second.seconds) * 1000) / 1000 }
       : second;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runQemu(args: string[], timeout: number, signal?: AbortSignal) {
+  const started = performance.now();
+  const result = await execa("qemu-system-x86_64", args, {
+    reject: false,
+    timeout,
+    stdin: "ignore",
+    ...(signal ? { cancelSignal: signal } : {}),
+  });
+  signal?.throwIfAborted();
+  return {
+    exitCode: result.exitCode,
+    stderr: String(result.stderr ?? ""),
+    timedOut: result.timedOut,
+    seconds: Math.round(performance.now() - started) / 1000,
+    cpu: args[args.indexOf("-cpu") + 1] ?? "",
+  };
+}
+
+/**
+ * The kernel probe alone, under either accelerator: under TCG it proves, on any machine, that the
+ * image's kernel reaches the point the KVM probe waits for (else KVM would never be chosen).
+ */
+export async function runKernelProbe(
+  accel: { readonly accel: "kvm" | "tcg"; readonly cpu?: string },
+  kernel: string,
+  options: { readonly cpus?: number; readonly signal?: AbortSignal; readonly timeoutMs?: number } = {},
+): Promise<KvmProbe> {
+  const cpu = accel.cpu ?? (accel.accel === "kvm" ? KVM_CPU : TCG_CPU);
+  const dir = await mkdtemp(join(tmpdir(), "ops-rig-kernel-probe-"));
+  try {
+    const console = join(dir, "console.log");
+    const run = await runQemu(
+      kernelProbeArgs({ accel: accel.accel, cpu }, kernel, console, options.cpus ?? 2),
+      options.timeoutMs ?? KERNEL_PROBE_TIMEOUT_MS,
+      options.signal,
+    );
+    return judgeKvmKernelProbe({
+      ...run,
+      accel: accel.accel,
+      console: await readFile(console, "utf8").catch(() => ""),
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -347,16 +347,21 @@ export function kvmProbeArgs(cpu: string, firmware: string, cpus: number): strin
  * /dev/kvm that emulates real mode but cannot run a stock kernel in long mode (nested PVM, as on
  * this machine) passes the firmware probe and then boots nothing.
  */
-export function kvmKernelProbeArgs(cpu: string, kernel: string, console: string, cpus: number): string[] {
+export function kernelProbeArgs(
+  accel: Pick<Accel, "accel" | "cpu">,
+  kernel: string,
+  console: string,
+  cpus: number,
+): string[] {
   return [
     "-nodefaults",
     "-no-user-config",
     "-machine",
     "q35",
     "-accel",
-    "kvm",
+    accel.accel,
     "-cpu",
-    cpu,
+    accel.cpu,
     "-smp",
     String(cpus),
     "-m",
@@ -380,13 +385,15 @@ export function judgeKvmKernelProbe(run: {
   readonly exitCode: number | undefined;
   readonly stderr: string;
   readonly seconds: number;
+  readonly accel?: "kvm" | "tcg";
   readonly cpu: string;
 }): KvmProbe {
+  const accel = run.accel ?? "kvm";
   if (/Kernel panic - not syncing: VFS: Unable to mount root/.test(run.console))
     return {
       usable: true,
       seconds: run.seconds,
-      proof: `the image's kernel ran under -cpu ${run.cpu} until it looked for its root`,
+      proof: `the image's kernel ran under -accel ${accel} -cpu ${run.cpu} until it looked for its root`,
     };
   const version = /Linux version (\S+)/.exec(run.console)?.[1];
   const seen = version
@@ -395,12 +402,12 @@ export function judgeKvmKernelProbe(run: {
   if (run.timedOut)
     return {
       usable: false,
-      reason: `the image's kernel under -accel kvm -cpu ${run.cpu} did not reach its root within ${run.seconds} s: ${seen}`,
+      reason: `the image's kernel under -accel ${accel} -cpu ${run.cpu} did not reach its root within ${run.seconds} s: ${seen}`,
     };
   const said = qemuErrors(run.stderr);
   return {
     usable: false,
-    reason: `qemu-system-x86_64 -accel kvm -cpu ${run.cpu} with the image's kernel exited with code ${run.exitCode ?? "(killed)"}: ${seen}${said ? `; ${said}` : ""}`,
+    reason: `qemu-system-x86_64 -accel ${accel} -cpu ${run.cpu} with the image's kernel exited with code ${run.exitCode ?? "(killed)"}: ${seen}${said ? `; ${said}` : ""}`,
   };
 }
 

@@ -9,7 +9,7 @@ import {
   KVM_CPU,
   KVM_PROBE_EXIT_CODE,
   type KvmProbe,
-  kvmKernelProbeArgs,
+  kernelProbeArgs,
   kvmProbeArgs,
   kvmProbeFirmware,
 } from "../../../src/local/boot-checks.js";
@@ -112,7 +112,7 @@ describe("the KVM probes", () => {
   });
 
   it("the kernel probe passes when the kernel panics for want of a root, and says how far it got", () => {
-    expect(kvmKernelProbeArgs(KVM_CPU, "/w/vmlinuz", "/w/c.log", 2).join(" ")).toBe(
+    expect(kernelProbeArgs({ accel: "kvm", cpu: KVM_CPU }, "/w/vmlinuz", "/w/c.log", 2).join(" ")).toBe(
       "-nodefaults -no-user-config -machine q35 -accel kvm -cpu host,-arch-capabilities -smp 2 -m 256M -display none -no-reboot -serial file:/w/c.log -kernel /w/vmlinuz -append console=ttyS0 panic=-1",
     );
     const run = { stderr: "", timedOut: false, exitCode: 0, seconds: 1.5, cpu: KVM_CPU };
@@ -121,7 +121,8 @@ describe("the KVM probes", () => {
     expect(judgeKvmKernelProbe({ ...run, console: panicked })).toEqual({
       usable: true,
       seconds: 1.5,
-      proof: "the image's kernel ran under -cpu host,-arch-capabilities until it looked for its root",
+      proof:
+        "the image's kernel ran under -accel kvm -cpu host,-arch-capabilities until it looked for its root",
     });
     // Nested PVM on this machine: real-mode firmware runs, the kernel never prints a line.
     expect(judgeKvmKernelProbe({ ...run, exitCode: 143, timedOut: true, seconds: 25, console: "" })).toEqual({
