@@ -235,7 +235,18 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
   const requested = options.accel ?? "auto";
   const chosen =
     typeof requested === "string"
-      ? await resolveAccel(requested, { cpus, kernel: options.disk.kernel, ...(signal ? { signal } : {}) })
+      ? await resolveAccel(requested, {
+          cpus,
+          kernel: options.disk.kernel,
+          ...(signal ? { signal } : {}),
+        }).catch((error: unknown) => {
+          // Ctrl-C during the probe reads like Ctrl-C during the boot (the probe VM is already gone).
+          if (signal?.aborted)
+            throw new LocalRunError("ABORTED", "boot aborted: the VM was stopped and its files removed", {
+              cause: signal.reason ?? error,
+            });
+          throw error;
+        })
       : requested;
   const accel = chosen.accel;
   if (chosen.fallback)
