@@ -29,7 +29,7 @@ function diskRoot(): string {
 }
 
 export async function runLocalBuildAndBoot(options: BuildAndBootOptions): Promise<BuildAndBootResult> {
-  await bootPreflight();
+  await bootPreflight(options.boot?.accel);
   await sweepAbandonedWork(diskRoot());
   const dir = await mkdtemp(join(diskRoot(), "ops-rig-boot-disk-"));
   await writeFile(join(dir, OWNER_FILE), String(process.pid));

@@ -249,11 +249,206 @@ export function judgeAuditd(
 }
 
 // ---------------------------------------------------------------------------------------------
+// The accelerator
+
+/** `--accel`: `auto` uses KVM when a probe VM proves it works, else TCG; `kvm` insists on it. */
+export const ACCEL_REQUESTS = ["auto", "kvm", "tcg"] as const;
+export type AccelRequest = (typeof ACCEL_REQUESTS)[number];
+
+export function isAccelRequest(value: string): value is AccelRequest {
+  return (ACCEL_REQUESTS as readonly string[]).includes(value);
+}
+
+/**
+ * The host's CPU without IA32_ARCH_CAPABILITIES (MSR 0x10a): under nested KVM on AMD, QEMU 7.2's
+ * `-cpu host` (and `max`) set that MSR, the outer hypervisor refuses, and QEMU aborts in
+ * kvm_buf_set_msrs before the guest runs. Without it the guest only assumes it may be vulnerable to
+ * speculation bugs (more mitigations on), which changes nothing a check looks at.
+ */
+export const KVM_CPU = "host,-arch-capabilities";
+export const TCG_CPU = "max";
+
+export interface Accel {
+  readonly accel: "kvm" | "tcg";
+  readonly cpu: string;
+  /** Why this accelerator: the request, or why KVM was not usable. */
+  readonly reason: string;
+  /** `auto` wanted KVM but fell back to TCG. */
+  readonly fallback: boolean;
+}
+
+export type KvmProbe =
+  | { readonly usable: true; readonly seconds: number; readonly proof: string }
+  | { readonly usable: false; readonly reason: string };
+
+/** The accelerator for a request, given the KVM probe (not needed for `tcg`). */
+export function chooseAccel(request: AccelRequest, probe?: KvmProbe): Accel | { readonly error: string } {
+  if (request === "tcg") return { accel: "tcg", cpu: TCG_CPU, reason: "--accel tcg", fallback: false };
+  if (!probe) return { error: `--accel ${request} needs the KVM probe's result` };
+  if (probe.usable)
+    return {
+      accel: "kvm",
+      cpu: KVM_CPU,
+      reason: `KVM works: ${probe.proof} (probe: ${probe.seconds} s)`,
+      fallback: false,
+    };
+  if (request === "kvm") return { error: `--accel kvm: KVM is not usable here: ${probe.reason}` };
+  return {
+    accel: "tcg",
+    cpu: TCG_CPU,
+    reason: `KVM is not usable (${probe.reason}): TCG instead, several times slower`,
+    fallback: true,
+  };
+}
+
+/** What the probe VM's guest writes to isa-debug-exit; QEMU then exits with (value << 1) | 1. */
+export const KVM_PROBE_VALUE = 0x2a;
+export const KVM_PROBE_EXIT_CODE = (KVM_PROBE_VALUE << 1) | 1;
+
+/**
+ * The probe VM's whole firmware: 64 KiB whose reset vector (the last 16 bytes, where an x86 CPU
+ * starts) writes KVM_PROBE_VALUE to port 0xf4 and halts. No BIOS, no kernel: when QEMU exits with
+ * KVM_PROBE_EXIT_CODE, a vCPU of this CPU model ran guest code under KVM, in well under a second.
+ */
+export function kvmProbeFirmware(): Uint8Array {
+  const firmware = new Uint8Array(0x10000);
+  // mov al, 0x2a; out 0xf4, al; hlt; jmp $-1 (back to hlt)
+  firmware.set([0xb0, KVM_PROBE_VALUE, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd], 0xfff0);
+  return firmware;
+}
+
+export function kvmProbeArgs(cpu: string, firmware: string, cpus: number): string[] {
+  return [
+    "-nodefaults",
+    "-no-user-config",
+    "-machine",
+    "q35",
+    "-accel",
+    "kvm",
+    "-cpu",
+    cpu,
+    "-smp",
+    String(cpus),
+    "-m",
+    "16M",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-bios",
+    firmware,
+    "-device",
+    "isa-debug-exit,iobase=0xf4,iosize=0x04",
+  ];
+}
+
+/**
+ * The second probe: the image's own kernel under KVM, with no disk, so it panics at once for want
+ * of a root, and `panic=-1` plus `-no-reboot` end QEMU there. Firmware alone is not enough: a
+ * /dev/kvm that emulates real mode but cannot run a stock kernel in long mode (nested PVM, as on
+ * this machine) passes the firmware probe and then boots nothing.
+ */
+export function kernelProbeArgs(
+  accel: Pick<Accel, "accel" | "cpu">,
+  kernel: string,
+  console: string,
+  cpus: number,
+): string[] {
+  return [
+    "-nodefaults",
+    "-no-user-config",
+    "-machine",
+    "q35",
+    "-accel",
+    accel.accel,
+    "-cpu",
+    accel.cpu,
+    "-smp",
+    String(cpus),
+    "-m",
+    "256M",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-serial",
+    `file:${console}`,
+    "-kernel",
+    kernel,
+    "-append",
+    "console=ttyS0 panic=-1",
+  ];
+}
+
+/** The kernel probe passed when the console shows the kernel got as far as wanting a root. */
+export function judgeKvmKernelProbe(run: {
+  readonly console: string;
+  readonly timedOut: boolean;
+  readonly exitCode: number | undefined;
+  readonly stderr: string;
+  readonly seconds: number;
+  readonly accel?: "kvm" | "tcg";
+  readonly cpu: string;
+}): KvmProbe {
+  const accel = run.accel ?? "kvm";
+  if (/Kernel panic - not syncing: VFS: Unable to mount root/.test(run.console))
+    return {
+      usable: true,
+      seconds: run.seconds,
+      proof: `the image's kernel ran under -accel ${accel} -cpu ${run.cpu} until it looked for its root`,
+    };
+  const version = /Linux version (\S+)/.exec(run.console)?.[1];
+  const seen = version
+    ? `the kernel ${version} started but did not reach its root (last console line: ${consoleSummary(run.console)})`
+    : "the kernel printed nothing on the serial console";
+  if (run.timedOut)
+    return {
+      usable: false,
+      reason: `the image's kernel under -accel ${accel} -cpu ${run.cpu} did not reach its root within ${run.seconds} s: ${seen}`,
+    };
+  const said = qemuErrors(run.stderr);
+  return {
+    usable: false,
+    reason: `qemu-system-x86_64 -accel ${accel} -cpu ${run.cpu} with the image's kernel exited with code ${run.exitCode ?? "(killed)"}: ${seen}${said ? `; ${said}` : ""}`,
+  };
+}
+
+function qemuErrors(stderr: string): string {
+  return stderr
+    .split("\n")
+    .map((l) => l.replace(/^qemu-system-x86_64: /, "").trim())
+    .filter((l) => l && !/^warning: /.test(l) && !/terminating on signal/.test(l))
+    .slice(0, 2)
+    .join("; ");
+}
+
+/** The probe's outcome from QEMU's exit: only the guest's own exit code proves KVM ran it. */
+export function judgeKvmProbe(run: {
+  readonly exitCode: number | undefined;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+  readonly seconds: number;
+  readonly cpu: string;
+}): KvmProbe {
+  if (run.exitCode === KVM_PROBE_EXIT_CODE)
+    return { usable: true, seconds: run.seconds, proof: `firmware code ran under -cpu ${run.cpu}` };
+  const errors = qemuErrors(run.stderr);
+  const said = errors ? `: ${errors}` : "";
+  if (run.timedOut)
+    return {
+      usable: false,
+      reason: `a probe VM with -accel kvm -cpu ${run.cpu} ran no firmware code within ${run.seconds} s${said}`,
+    };
+  return {
+    usable: false,
+    reason: `qemu-system-x86_64 -accel kvm -cpu ${run.cpu} exited with code ${run.exitCode ?? "(killed)"} instead of running the probe${said}`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The VM
 
 export interface QemuSpec {
   readonly qemu: string;
-  readonly kvm: boolean;
+  readonly accel: Pick<Accel, "accel" | "cpu">;
   readonly cpus: number;
   readonly memoryMiB: number;
   readonly kernel: string;
@@ -274,7 +469,10 @@ export function kernelCommandLine(): string {
 }
 
 export function qemuArgs(spec: QemuSpec): string[] {
-  const accel = spec.kvm ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg,thread=multi", "-cpu", "max"];
+  const accel =
+    spec.accel.accel === "kvm"
+      ? ["-accel", "kvm", "-cpu", spec.accel.cpu]
+      : ["-accel", "tcg,thread=multi", "-cpu", spec.accel.cpu];
   return [
     "-nodefaults",
     "-no-user-config",

@@ -36,7 +36,7 @@ done`;
 export async function runStockBoot(options: StockBootOptions): Promise<BootResult> {
   const sink: EventSink = options.onEvent ?? ignoreEvents;
   const signal = options.signal;
-  await bootPreflight();
+  await bootPreflight(options.accel);
   const suite = BASE_INFO[options.base].localSuite;
   if (!suite) throw new LocalRunError("BAD_BASE", `${options.base} cannot be booted locally`);
   const mirror = await hostMirror();

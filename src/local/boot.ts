@@ -1,12 +1,14 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { LocalRunError } from "../errors.js";
 import { type EventSink, type EventType, ignoreEvents } from "../events.js";
+import { resolveAccel } from "./boot-accel.js";
 import {
+  type Accel,
+  type AccelRequest,
   type BootCheckResult,
   bootDeadEnd,
   cloudInitFinished,
@@ -126,8 +128,11 @@ export interface BootOptions {
   /** Injected for tests. */
   readonly now?: () => number;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Whether /dev/kvm is usable (default: it exists). */
-  readonly kvm?: boolean;
+  /**
+   * `auto` (default): KVM when a probe VM runs under it, else TCG with an event saying why; `kvm`
+   * fails when KVM does not work; `tcg` never tries. An `Accel` is used as given (already resolved).
+   */
+  readonly accel?: AccelRequest | Accel;
 }
 
 export interface BootResult {
@@ -137,6 +142,10 @@ export interface BootResult {
   readonly bootToSshSeconds?: number;
   readonly seconds: number;
   readonly accel: "kvm" | "tcg";
+  /** QEMU's -cpu. */
+  readonly cpu: string;
+  /** Why this accelerator (the request, or why KVM was not usable). */
+  readonly accelReason: string;
   /** The console log, when kept after a failure. */
   readonly consoleLog?: string;
 }
@@ -184,8 +193,11 @@ async function commandExists(name: string): Promise<boolean> {
   return (await execa("sh", ["-c", `command -v ${name}`], { reject: false })).exitCode === 0;
 }
 
-/** What --boot needs on this machine, found before anything is built. */
-export async function bootPreflight(): Promise<void> {
+/**
+ * What --boot needs on this machine, found before anything is built. With `--accel kvm`, the
+ * firmware probe too (the kernel probe needs the image): no build is wasted on a missing /dev/kvm.
+ */
+export async function bootPreflight(accel?: AccelRequest | Accel): Promise<void> {
   const missing: string[] = [];
   for (const [tool, pkg] of [
     ["qemu-system-x86_64", "qemu-system-x86"],
@@ -200,6 +212,7 @@ export async function bootPreflight(): Promise<void> {
       "BOOT_TOOLS_MISSING",
       `--boot needs ${missing.join(", ")}: apt-get install -y qemu-system-x86 e2fsprogs genisoimage openssh-client`,
     );
+  if (accel === "kvm") await resolveAccel("kvm");
 }
 
 export async function runBoot(options: BootOptions): Promise<BootResult> {
@@ -218,8 +231,26 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
   const signal = options.signal;
   signal?.throwIfAborted();
   const memoryMiB = options.memoryMiB ?? 768;
-  const kvm = options.kvm ?? existsSync("/dev/kvm");
-  const accel = kvm ? "kvm" : "tcg";
+  const cpus = options.cpus ?? 2;
+  const requested = options.accel ?? "auto";
+  const chosen =
+    typeof requested === "string"
+      ? await resolveAccel(requested, {
+          cpus,
+          kernel: options.disk.kernel,
+          ...(signal ? { signal } : {}),
+        }).catch((error: unknown) => {
+          // Ctrl-C during the probe reads like Ctrl-C during the boot (the probe VM is already gone).
+          if (signal?.aborted)
+            throw new LocalRunError("ABORTED", "boot aborted: the VM was stopped and its files removed", {
+              cause: signal.reason ?? error,
+            });
+          throw error;
+        })
+      : requested;
+  const accel = chosen.accel;
+  if (chosen.fallback)
+    emit("progress", "accelerator", chosen.reason, { kind: "accel", accel, cpu: chosen.cpu, fallback: true });
   const workRoot = resolve(options.workRoot ?? options.disk.dir);
   // Boots of runs that were killed outright (SIGKILL: QEMU died with them) left their folders.
   await sweepAbandonedWork(workRoot);
@@ -230,11 +261,17 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
   let qemuExit: Promise<number | null> | undefined;
   let qemuExited = false;
   let consoleLog: string | undefined;
-  emit("start", "boot", `${options.disk.kernelVersion} under QEMU (${accel}) in ${work}`, {
-    kind: "boot",
-    work,
-    accel,
-  });
+  emit(
+    "start",
+    "boot",
+    `${options.disk.kernelVersion} under QEMU (${accel}, -cpu ${chosen.cpu}) in ${work}`,
+    {
+      kind: "boot",
+      work,
+      accel,
+      cpu: chosen.cpu,
+    },
+  );
   try {
     // The responder's throwaway key, made for this boot only.
     const key = join(work, "responder");
@@ -275,8 +312,8 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
       port = await freeLoopbackPort();
       const args = qemuArgs({
         qemu: "qemu-system-x86_64",
-        kvm,
-        cpus: options.cpus ?? 2,
+        accel: chosen,
+        cpus,
         memoryMiB,
         kernel: options.disk.kernel,
         initrd: options.disk.initrd,
@@ -663,6 +700,8 @@ export async function runBoot(options: BootOptions): Promise<BootResult> {
       ...(bootToSshSeconds !== undefined ? { bootToSshSeconds } : {}),
       seconds: elapsed(),
       accel,
+      cpu: chosen.cpu,
+      accelReason: chosen.reason,
       ...(consoleLog ? { consoleLog } : {}),
     };
   } catch (error) {

@@ -12,7 +12,8 @@ import { expectAllStepsPassed, FIXTURES } from "./helpers.js";
 /**
  * The boot proof: the light image built here boots under QEMU and passes every check a responder
  * relies on; a broken image fails exactly the checks it breaks; and no VM, file or port outlives a
- * boot. Full tier: a build and two TCG boots (10+ minutes on two cores) do not fit CI's budget.
+ * boot. Full tier: a build and two boots do not fit CI's budget under TCG, and this machine's KVM
+ * (nested PVM) boots no Debian kernel; under a KVM that does, runBoot uses it by itself.
  */
 
 const project = await loadProject(REPO_ROOT);

@@ -3,6 +3,7 @@ import { LocalRunError, UsageError } from "../../errors.js";
 import type { OpsRigEvent } from "../../events.js";
 import type { BootResult } from "../../local/boot.js";
 import { runLocalBuildAndBoot } from "../../local/boot-build.js";
+import { ACCEL_REQUESTS, type AccelRequest, isAccelRequest } from "../../local/boot-checks.js";
 import { runStockBoot } from "../../local/boot-stock.js";
 import {
   isLocalBase,
@@ -26,6 +27,7 @@ interface LocalBuildFlags {
   cacheDir?: string;
   boot?: boolean;
   stock?: boolean;
+  accel?: string;
 }
 
 const OUTPUT_TAIL_LINES = 40;
@@ -49,6 +51,10 @@ export function registerLocalBuild(program: Command, context: () => CommandConte
       "--stock",
       "with --boot: instead of building, boot a stock Debian cloud image with the toolset's rendered cloud-init",
     )
+    .option(
+      "--accel <mode>",
+      `with --boot: ${ACCEL_REQUESTS.join(", ")} (auto: KVM when a probe VM boots the image's kernel under it, else TCG)`,
+    )
     .action(async (flags: LocalBuildFlags) => {
       const ctx = context();
       if (!isLocalBase(flags.base))
@@ -59,6 +65,13 @@ export function registerLocalBuild(program: Command, context: () => CommandConte
       if (flags.out !== undefined && !/\.(tar|tar\.gz|tgz|tar\.xz|tar\.zst)$/.test(flags.out))
         throw new UsageError(`"${flags.out}" must end in .tar, .tar.gz, .tgz, .tar.xz or .tar.zst`, "--out");
       if (flags.stock && !flags.boot) throw new UsageError("--stock only goes with --boot", "--stock");
+      if (flags.accel !== undefined && !isAccelRequest(flags.accel))
+        throw new UsageError(
+          `unknown accelerator "${flags.accel}" (${ACCEL_REQUESTS.join(", ")})`,
+          "--accel",
+        );
+      if (flags.accel !== undefined && !flags.boot)
+        throw new UsageError("--accel only goes with --boot", "--accel");
       if (flags.boot && flags.out !== undefined)
         throw new UsageError("--out and --boot do not go together: --boot writes its own disk", "--out");
       const base = flags.base;
@@ -119,6 +132,7 @@ async function bootCommand(
         "--stock",
       );
   }
+  const accel: AccelRequest = flags.accel !== undefined && isAccelRequest(flags.accel) ? flags.accel : "auto";
   const controller = new AbortController();
   const interrupt = (signal: NodeJS.Signals) =>
     controller.abort(new LocalRunError("INTERRUPTED", `interrupted by ${signal}`));
@@ -132,6 +146,7 @@ async function bootCommand(
       boot = await runStockBoot({
         base,
         cloudInit,
+        accel,
         ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
         signal: controller.signal,
         onEvent: progress.onEvent,
@@ -140,6 +155,7 @@ async function bootCommand(
       const result = await runLocalBuildAndBoot({
         base,
         components,
+        boot: { accel },
         ...(flags.keep ? { keep: true } : {}),
         ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
         signal: controller.signal,
@@ -192,7 +208,7 @@ function reportBoot(output: Output, boot: BootResult, what: string): void {
   const toSsh =
     boot.bootToSshSeconds !== undefined ? `boot to SSH ${formatSeconds(boot.bootToSshSeconds)}, ` : "";
   output.out(
-    `\n${what} booted (${boot.accel}): ${boot.ok ? paint(output, "green", "passed") : paint(output, "red", "FAILED")}, ${toSsh}whole check ${formatSeconds(boot.seconds)}`,
+    `\n${what} booted (${boot.accel}, -cpu ${boot.cpu}; ${boot.accelReason}): ${boot.ok ? paint(output, "green", "passed") : paint(output, "red", "FAILED")}, ${toSsh}whole check ${formatSeconds(boot.seconds)}`,
   );
   if (boot.consoleLog) output.out(`boot log kept: ${boot.consoleLog}`);
 }

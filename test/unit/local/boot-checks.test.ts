@@ -219,7 +219,7 @@ describe("hardening on the running VM", () => {
 describe("the VM", () => {
   const spec = {
     qemu: "qemu-system-x86_64",
-    kvm: false,
+    accel: { accel: "tcg", cpu: "max" } as const,
     cpus: 2,
     memoryMiB: 768,
     kernel: "/w/vmlinuz",
@@ -245,7 +245,9 @@ describe("the VM", () => {
       kernelCommandLine(),
     ]);
     expect(kernelCommandLine()).toBe("root=/dev/vda rw console=ttyS0,115200 ds=nocloud");
-    expect(qemuArgs({ ...spec, kvm: true }).join(" ")).toContain("-accel kvm -cpu host");
+    expect(
+      qemuArgs({ ...spec, accel: { accel: "kvm", cpu: "host,-arch-capabilities" } }).join(" "),
+    ).toContain("-accel kvm -cpu host,-arch-capabilities -smp 2");
   });
 
   it("gives the responder only the responders group and the throwaway key", () => {
