@@ -103,7 +103,7 @@ try {
 }
 
 // ---- The CLI against `node -e 0`.
-execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
+execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
 const cli = join(ROOT, "bin", "ops-rig.js");
 const cases: [string, string[]][] = [
   ["node -e 0", ["-e", "0"]],
