@@ -4,8 +4,11 @@
  * - The pipeline Lambda: the bundle's size, and the time a fresh Node takes to import it, next to
  *   the import of `@aws-sdk/client-ec2` alone bundled the same way (same esbuild options and plugins):
  *   the floor any Lambda calling EC2 pays.
- * - The CLI: `ops-rig --version`, `render` and `validate` (compiled, `bin/ops-rig.js`) next to
- *   `node -e 0`.
+ *   Beside them, to show where the handler's time goes: the SDK clients it creates, bundled alone,
+ *   and the first invocation's loading of the project (YAML, schemas, rendering) inside the bundle.
+ * - The CLI: `ops-rig --version`, `render` and `validate` (built, `bin/ops-rig.js`) next to
+ *   `node -e 0`; render and validate with their result cached (inputs unchanged since the last run)
+ *   and not (a fresh `$OPS_RIG_CACHE`; for validate also with only shellcheck's findings cached).
  *
  * Fresh processes, interleaved, repeated; medians and ratios printed. A benchmark, not a test: the
  * numbers depend on the machine and its load.
@@ -14,6 +17,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -26,6 +30,11 @@ import {
   runEsbuild,
 } from "../infra/lib/bundle.js";
 
+console.log(
+  `load average at start: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")} (${process.env.HOSTNAME ?? "this machine"})`,
+);
 const { values } = parseArgs({ options: { reps: { type: "string", default: "9" } } });
 const REPS = Number(values.reps);
 const ROOT = process.cwd();
@@ -50,10 +59,16 @@ function importMs(file: string): number {
   return Number(out);
 }
 
+/** Milliseconds a fresh Node takes to load and render the project with the bundled code in `file`. */
+function firstLoadMs(file: string): number {
+  const code = `const { load } = await import(${JSON.stringify(pathToFileURL(file).href)}); const t = performance.now(); await load(${JSON.stringify(ROOT)}); process.stdout.write(String(performance.now() - t));`;
+  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" }));
+}
+
 /** Milliseconds of a whole process, start to exit. */
-function processMs(args: readonly string[]): number {
+function processMs(args: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
   const t = performance.now();
-  const result = spawnSync(process.execPath, args, { encoding: "utf8", cwd: ROOT });
+  const result = spawnSync(process.execPath, args, { encoding: "utf8", cwd: ROOT, env });
   if (result.status !== 0)
     throw new Error(`node ${args.join(" ")} exited ${result.status}: ${result.stderr}`);
   return performance.now() - t;
@@ -68,6 +83,22 @@ try {
   const entry = join(floorDir, "entry.mjs");
   writeFileSync(entry, 'export { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";\n');
   runEsbuild(lambdaBuildOptions(ROOT, entry, join(floorDir, BUNDLE_FILE)));
+  // Where the handler's time goes: the clients it creates at import, bundled alone; and the project
+  // it loads at its first invocation (YAML, schemas, rendering), timed inside a fresh process.
+  const clientsEntry = join(floorDir, "clients.ts");
+  writeFileSync(
+    clientsEntry,
+    `import { createAwsClients } from ${JSON.stringify(join(ROOT, "src/aws/index.js"))};\nexport const clients = createAwsClients({ retryMode: "adaptive", maxAttempts: 8 });\n`,
+  );
+  const clientsFile = join(floorDir, "clients.mjs");
+  runEsbuild(lambdaBuildOptions(ROOT, clientsEntry, clientsFile));
+  const configEntry = join(floorDir, "config.ts");
+  writeFileSync(
+    configEntry,
+    `import { loadProject } from ${JSON.stringify(join(ROOT, "src/config/load.js"))};\nimport { renderProject } from ${JSON.stringify(join(ROOT, "src/render/index.js"))};\nexport const load = async (root) => renderProject(await loadProject(root));\n`,
+  );
+  const configFile = join(floorDir, "config.mjs");
+  runEsbuild(lambdaBuildOptions(ROOT, configEntry, configFile));
   // For comparison only: the floor without the schema trimming (how client-ec2 bundled before).
   const untrimmedFile = join(floorDir, "untrimmed.mjs");
   await build(lambdaBuildOptions(ROOT, entry, untrimmedFile));
@@ -76,12 +107,16 @@ try {
   const handlerMs: number[] = [];
   const floorMs: number[] = [];
   const untrimmedMs: number[] = [];
+  const clientsMs: number[] = [];
+  const projectMs: number[] = [];
   importMs(floorFile); // the first read from disk is not a cold start of Lambda's (warm page cache there too)
   importMs(handlerFile);
   for (let i = 0; i < REPS; i++) {
     handlerMs.push(importMs(handlerFile));
     floorMs.push(importMs(floorFile));
     untrimmedMs.push(importMs(untrimmedFile));
+    clientsMs.push(importMs(clientsFile));
+    projectMs.push(firstLoadMs(configFile));
   }
   const bytes = statSync(handlerFile).size;
   const floorBytes = statSync(floorFile).size;
@@ -97,24 +132,58 @@ try {
     `  for comparison: client-ec2 bundled without the schema trimming ${statSync(untrimmedFile).size} bytes, ` +
       `${median(untrimmedMs).toFixed(0)} ms: handler / untrimmed floor ${(median(handlerMs) / median(untrimmedMs)).toFixed(2)}`,
   );
+  console.log(
+    `  the handler's SDK clients alone (ec2, imagebuilder, s3, sns, ssm, sts; created as the handler does): ` +
+      `${statSync(clientsFile).size} bytes, ${median(clientsMs).toFixed(0)} ms = ${(median(clientsMs) / median(floorMs)).toFixed(2)}× the floor`,
+  );
+  console.log(
+    `  first invocation: loading and rendering the project inside the bundle (YAML, schemas, 13 components) ` +
+      `${median(projectMs).toFixed(0)} ms in a fresh process`,
+  );
 } finally {
   rmSync(floorDir, { recursive: true, force: true });
   removeBundle(bundle);
 }
 
 // ---- The CLI against `node -e 0`.
-execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
+execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
 const cli = join(ROOT, "bin", "ops-rig.js");
-const cases: [string, string[]][] = [
-  ["node -e 0", ["-e", "0"]],
-  ["ops-rig --version", [cli, "--version"]],
-  ["ops-rig render", [cli, "render"]],
-  ["ops-rig validate", [cli, "validate"]],
+// Results and findings: warm (run once before timing), none (a fresh folder for every run), or
+// shellcheck's findings only (the results folder emptied before every run).
+const warm = mkdtempSync(join(tmpdir(), "ops-rig-bench-warm-"));
+const findingsOnly = mkdtempSync(join(tmpdir(), "ops-rig-bench-findings-"));
+const env = (cache: string) => ({ ...process.env, OPS_RIG_CACHE: cache });
+const freshDirs: string[] = [];
+const fresh = () => {
+  freshDirs.push(mkdtempSync(join(tmpdir(), "ops-rig-bench-cold-")));
+  return env(freshDirs.at(-1) as string);
+};
+const noResults = () => {
+  rmSync(join(findingsOnly, "results"), { recursive: true, force: true });
+  return env(findingsOnly);
+};
+for (const command of ["render", "validate"]) processMs([cli, command], env(warm));
+processMs([cli, "validate"], env(findingsOnly));
+const cases: [string, string[], () => NodeJS.ProcessEnv][] = [
+  ["node -e 0", ["-e", "0"], () => process.env],
+  ["ops-rig --version", [cli, "--version"], () => process.env],
+  ["ops-rig render", [cli, "render"], () => env(warm)],
+  ["  result not cached", [cli, "render"], fresh],
+  ["ops-rig validate", [cli, "validate"], () => env(warm)],
+  ["  findings cached", [cli, "validate"], noResults],
+  ["  nothing cached", [cli, "validate"], fresh],
 ];
 const times = new Map<string, number[]>(cases.map(([name]) => [name, []]));
-for (let i = 0; i < REPS; i++) for (const [name, args] of cases) times.get(name)?.push(processMs(args));
+for (let i = 0; i < REPS; i++)
+  for (const [name, args, environment] of cases) times.get(name)?.push(processMs(args, environment()));
 const floor = median(times.get("node -e 0") ?? []);
 for (const [name] of cases) {
   const ms = median(times.get(name) ?? []);
-  console.log(`${name.padEnd(18)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / floor).toFixed(2)}× node -e 0`);
+  console.log(`${name.padEnd(20)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / floor).toFixed(2)}× node -e 0`);
 }
+console.log(
+  `load average at end: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`,
+);
+for (const dir of [warm, findingsOnly, ...freshDirs]) rmSync(dir, { recursive: true, force: true });

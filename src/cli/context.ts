@@ -9,6 +9,7 @@ import type { RenderedProject, RenderedToolset } from "../render/index.js";
 import type { ApiPort, LambdaPort, LaunchPort, LaunchTemplatePort } from "../services/ports.js";
 import type { ResponderPort } from "../services/responders/ports.js";
 import type { Output } from "./output.js";
+import type { ResultCache } from "./result-cache.js";
 
 /** The folder ops-rig ships its recipes/ and components/ in (two levels above src/cli or dist/cli). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -37,6 +38,8 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   /** Replaces the wall clock (tests poll `bake --wait` on the local AWS's clock). */
   readonly clock?: CliClock;
+  /** Results of `render` and `validate` by the content of their inputs (none when running from source). */
+  readonly cache?: ResultCache;
 }
 
 /** Time as a command sees it: what time it is, and waiting. */
@@ -71,6 +74,7 @@ export interface ContextInit {
   readonly aws: CommandAws;
   readonly signal: AbortSignal;
   readonly clock?: CliClock;
+  readonly cache?: ResultCache;
 }
 
 export function createContext(init: ContextInit): CommandContext {
@@ -85,6 +89,7 @@ export function createContext(init: ContextInit): CommandContext {
     signal: init.signal,
     aws: init.aws,
     ...(init.clock ? { clock: init.clock } : {}),
+    ...(init.cache ? { cache: init.cache } : {}),
     // Loaded on first use: `--version` and usage errors never pay for YAML, schemas or rendering.
     project: () => {
       project ??= import("../config/load.js").then(({ loadProject }) => loadProject(init.projectRoot));

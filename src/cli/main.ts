@@ -13,6 +13,7 @@ import {
   InvariantError,
   isOpsRigError,
 } from "../errors.js";
+import { defaultCacheDir } from "../local/cache-dir.js";
 import {
   type CliClock,
   type CommandAws,
@@ -24,6 +25,7 @@ import {
   projectRootFrom,
 } from "./context.js";
 import { createOutput, type Output } from "./output.js";
+import { builtResultCache, type ResultCache } from "./result-cache.js";
 
 type Register = (program: Command, context: () => CommandContext) => void;
 
@@ -92,6 +94,8 @@ export interface CliIo {
   readonly aws?: CommandAws;
   /** Replaces the wall clock (tests drive `bake --wait` on the local AWS's clock). */
   readonly clock?: CliClock;
+  /** Where `render` and `validate` keep their results (the process entry gives the built CLI's). */
+  readonly cache?: ResultCache;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage or bad input files). */
@@ -177,6 +181,7 @@ export async function main(
         aws,
         signal,
         ...(io.clock ? { clock: io.clock } : {}),
+        ...(io.cache ? { cache: io.cache } : {}),
       });
     }
     return context;
@@ -254,7 +259,11 @@ export async function runAsProcess(argv: readonly string[]): Promise<void> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  process.exitCode = await main(argv, process.env, { signal: controller.signal });
+  const cache = await builtResultCache(import.meta.url, defaultCacheDir(process.env));
+  process.exitCode = await main(argv, process.env, {
+    signal: controller.signal,
+    ...(cache ? { cache } : {}),
+  });
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
 }

@@ -26,18 +26,7 @@ export interface ShellScript {
 // SC1091: the prelude sources /etc/os-release, which exists on the image, not here.
 const EXCLUDED_CHECKS = ["SC1091"];
 
-export async function ensureShellcheck(): Promise<string> {
-  try {
-    const { stdout } = await execa("shellcheck", ["--version"]);
-    return /version: (\S+)/.exec(stdout)?.[1] ?? "unknown";
-  } catch (error) {
-    throw new LocalRunError(
-      "SHELLCHECK_MISSING",
-      "shellcheck is not installed, so the component scripts cannot be checked: apt-get install -y shellcheck",
-      { cause: error },
-    );
-  }
-}
+export { ensureShellcheck } from "./shellcheck-version.js";
 
 export function componentScripts(
   component: RenderedComponent,

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { BASE_INFO } from "../config/bases.js";
@@ -68,9 +67,8 @@ path-include=/usr/share/locale/locale.alias
 force-unsafe-io
 `;
 
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.OPS_RIG_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "ops-rig");
-}
+// In its own module so the CLI's result cache can find it without loading the local-build code.
+export { defaultCacheDir } from "./cache-dir.js";
 
 export function baseCacheKey(suite: string, arch: string, packages: readonly string[]): string {
   return createHash("sha256")

@@ -51,7 +51,7 @@ export interface CliResult {
 export async function runCli(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
-  options: Pick<CliIo, "aws" | "signal" | "clock"> = {},
+  options: Pick<CliIo, "aws" | "signal" | "clock" | "cache"> = {},
 ): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();

@@ -3,8 +3,10 @@ import { access, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
-import { type RenderedComponent, shortHash } from "../../render/index.js";
-import { type CommandContext, selectToolsets } from "../context.js";
+import { selectToolsetsByName } from "../../pipeline/toolsets.js";
+import { shortHash } from "../../render/hash.js";
+import type { RecipeShape, RenderedProject } from "../../render/index.js";
+import type { CommandContext } from "../context.js";
 import { formatBytes, formatTable } from "../output.js";
 
 interface RenderOptions {
@@ -28,6 +30,78 @@ export interface RenderManifest {
   readonly files: string[];
 }
 
+/** What `render` prints and writes, as plain data: computed from the project, or read from the cache. */
+export interface RenderOutput {
+  /** Every component, in the project's order. */
+  readonly components: readonly {
+    readonly name: string;
+    readonly resourceName: string;
+    readonly type: string;
+    readonly phases: readonly string[];
+    readonly size: number;
+    readonly hash: string;
+    readonly document: string;
+  }[];
+  readonly toolsets: readonly {
+    readonly name: string;
+    /** Component names in recipe order. */
+    readonly components: readonly string[];
+    readonly bases: readonly string[];
+    readonly arches: readonly string[];
+    readonly recipes: readonly RecipeShape[];
+    readonly cloudInit?: {
+      readonly userData: string;
+      readonly bytes: number;
+      readonly hash: string;
+      readonly compressed: boolean;
+    };
+  }[];
+}
+
+export function renderOutput(rendered: RenderedProject): RenderOutput {
+  return {
+    components: [...rendered.components.values()].map((c) => ({
+      name: c.name,
+      resourceName: c.resourceName,
+      type: c.type,
+      phases: c.phases,
+      size: c.size,
+      hash: c.hash,
+      document: c.document,
+    })),
+    toolsets: rendered.toolsets.map(({ toolset, components, recipes, cloudInit }) => ({
+      name: toolset.name,
+      components: components.map((c) => c.name),
+      bases: toolset.bases,
+      arches: toolset.arches,
+      recipes,
+      ...(cloudInit
+        ? {
+            cloudInit: {
+              userData: cloudInit.userData,
+              bytes: cloudInit.bytes,
+              hash: cloudInit.hash,
+              compressed: cloudInit.compressed,
+            },
+          }
+        : {}),
+    })),
+  };
+}
+
+/**
+ * The project's render output: from the result cache when nothing it depends on changed (no YAML
+ * parsed, nothing rendered), else rendered and stored.
+ */
+async function cachedRenderOutput(ctx: CommandContext): Promise<RenderOutput> {
+  const key = ctx.cache ? await ctx.cache.key("render", ctx.projectRoot) : undefined;
+  const cached = key ? await ctx.cache?.get<RenderOutput>(key) : undefined;
+  if (cached) return cached;
+  const output = renderOutput(await ctx.rendered());
+  if (key) await ctx.cache?.put(key, output);
+  return output;
+}
+
 export function registerRender(program: Command, context: () => CommandContext): void {
   program
     .command("render")
@@ -41,10 +115,16 @@ export function registerRender(program: Command, context: () => CommandContext):
       const ctx = context();
       if (options.out !== undefined && options.out.trim() === "")
         throw new UsageError("the folder name is empty (omit --out to print a summary only)", "--out");
-      const rendered = await ctx.rendered();
-      const toolsets = selectToolsets(rendered, options.toolset);
-      const components = new Map<string, RenderedComponent>();
-      for (const t of toolsets) for (const c of t.components) components.set(c.name, c);
+      const rendered = await cachedRenderOutput(ctx);
+      const toolsets = selectToolsetsByName(rendered.toolsets, options.toolset);
+      const byName = new Map(rendered.components.map((c) => [c.name, c]));
+      const components = new Map<string, RenderOutput["components"][number]>();
+      for (const t of toolsets) {
+        for (const name of t.components) {
+          const component = byName.get(name);
+          if (component) components.set(name, component);
+        }
+      }
 
       const files = new Map<string, string>();
       const manifest: RenderManifest = { toolsets: {}, components: {}, files: [] };
@@ -59,22 +139,19 @@ export function registerRender(program: Command, context: () => CommandContext):
           sha256: component.hash,
         };
       }
-      for (const { toolset, recipes, cloudInit } of toolsets) {
-        const entry: RenderManifest["toolsets"][string] = {
-          components: toolset.components.map((c) => c.name),
-          recipes: {},
-        };
+      for (const { name, components: members, recipes, cloudInit } of toolsets) {
+        const entry: RenderManifest["toolsets"][string] = { components: [...members], recipes: {} };
         for (const recipe of recipes) {
           const file = `recipes/${recipe.name}.json`;
           files.set(file, `${JSON.stringify(recipe, null, 2)}\n`);
           entry.recipes[recipe.name] = recipe.hash;
         }
         if (cloudInit) {
-          const file = `cloud-init/${toolset.name}.yaml`;
+          const file = `cloud-init/${name}.yaml`;
           files.set(file, cloudInit.userData);
           entry.cloudInit = { file, bytes: cloudInit.bytes, sha256: cloudInit.hash };
         }
-        manifest.toolsets[toolset.name] = entry;
+        manifest.toolsets[name] = entry;
       }
       manifest.files.push(...[...files.keys()].sort());
 
@@ -98,9 +175,9 @@ export function registerRender(program: Command, context: () => CommandContext):
         ),
       );
       output.out("");
-      for (const { toolset, recipes, cloudInit } of toolsets) {
+      for (const { name, components: members, recipes, bases, arches, cloudInit } of toolsets) {
         output.out(
-          `${toolset.name}: ${toolset.components.length} components, ${recipes.length} recipes (${toolset.bases.join(", ")} × ${toolset.arches.join(", ")})` +
+          `${name}: ${members.length} components, ${recipes.length} recipes (${bases.join(", ")} × ${arches.join(", ")})` +
             (cloudInit
               ? `, cloud-init ${formatBytes(cloudInit.bytes)}${cloudInit.compressed ? " (gzip)" : ""} of 16 KiB`
               : ""),
