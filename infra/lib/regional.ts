@@ -16,6 +16,7 @@ import {
   MANAGED_BY_OPS_RIG,
   MANAGED_GROUPS,
   RESPONDER_PREFIX_LIST,
+  type ResponderAction,
   responderRoleName,
   SESSION_TAGS,
   TAGS,
@@ -38,8 +39,8 @@ export interface RegionalResponderProps {
 }
 
 /** A member account's role of this name, in any account (the organization condition narrows it). */
-export const memberRolePattern = (partition: string, action: string) =>
-  `arn:${partition}:iam::*:role/${responderRoleName(action as Parameters<typeof responderRoleName>[0])}`;
+export const memberRolePattern = (partition: string, action: ResponderAction) =>
+  `arn:${partition}:iam::*:role/${responderRoleName(action)}`;
 
 /** The key actions an account administrator keeps: manage the key, never use it. */
 export const KEY_ADMIN_ACTIONS = [

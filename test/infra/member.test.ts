@@ -11,7 +11,15 @@ import {
   responderRoleName,
 } from "../../infra/lib/names.js";
 import { cleanup, propsOf, resourcesOfType, synth, type TemplateJson } from "./helpers.js";
-import { ACCOUNT, type Attempt, type Caller, evaluate, type Outcome, World } from "./simulate.js";
+import {
+  ACCOUNT,
+  type Attempt,
+  type Caller,
+  evaluate,
+  type Outcome,
+  unsupportedConditionKeys,
+  World,
+} from "./simulate.js";
 
 afterAll(cleanup);
 
@@ -451,6 +459,21 @@ describe("member-account roles, simulated across accounts (iam-simulate)", { tim
     const results = await outcomes(world, ATTACKS);
     expect(results.filter((r) => r.outcome === "Allowed").map((r) => r.name)).toEqual([]);
     console.log(`[member] ${ATTACKS.length} attacks denied, ${LEGITIMATE.length} legitimate steps allowed`);
+  });
+
+  it("uses only condition keys the actions support, in every statement of the organization's templates", async () => {
+    const { world } = await worldOf();
+    const problems: string[] = [];
+    let statements = 0;
+    for (const { owner, doc } of world.documents) {
+      for (const statement of doc.Statement) {
+        statements++;
+        for (const p of await unsupportedConditionKeys(statement))
+          problems.push(`${owner}/${String(statement.Sid ?? "?")}: ${p}`);
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(statements).toBeGreaterThan(100);
   });
 
   it("fails when the organization condition is dropped from the bucket's member allow", async () => {
