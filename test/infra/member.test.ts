@@ -429,6 +429,36 @@ describe("the member-account StackSet (synthesized)", { timeout: 240_000 }, () =
     }
   });
 
+  it("pins every anyone-principal the organization adds by principal ARN and organization", async () => {
+    const { s } = await worldOf();
+    const pinned: string[] = [];
+    for (const r of s.regionalStacks) {
+      for (const [, res] of Object.entries(s.regionalJson(r.stackName).Resources)) {
+        const doc = (res.Properties?.PolicyDocument ?? res.Properties?.KeyPolicy) as
+          | { Statement: { Sid?: string; Effect: string; Principal?: unknown; Condition?: unknown }[] }
+          | undefined;
+        for (const st of doc?.Statement ?? []) {
+          if (st.Effect !== "Allow" || !st.Sid?.startsWith("Member")) continue;
+          expect(JSON.stringify(st.Principal)).toBe('{"AWS":"*"}');
+          expect(JSON.stringify(st.Condition)).toContain(`"aws:PrincipalOrgID":"${ORG}"`);
+          expect(JSON.stringify(st.Condition)).toContain(
+            '"aws:PrincipalArn":["arn:aws:iam::*:role/ops-rig-responder-',
+          );
+          pinned.push(`${r.region}/${st.Sid}`);
+        }
+      }
+    }
+    // Bucket and key, in each member region only (ap-southeast-2 is configured but not a member region).
+    expect(pinned.sort()).toEqual(
+      [HOME, REGION]
+        .flatMap((region) => [
+          `${region}/MemberCapturePathsEncryptThroughS3`,
+          `${region}/MemberCapturePathsWriteTheirCase`,
+        ])
+        .sort(),
+    );
+  });
+
   it("passes cdk-nag with every finding acknowledged", async () => {
     const app = new App();
     const stack = new OpsRigMemberStack(app, "Probe", {
