@@ -87,6 +87,9 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
       apiBundle,
       logDays: settings.lambdaLogDays,
       callerPrincipalArns: settings.responderPrincipalArns,
+      ...(settings.organization?.regions.includes(region)
+        ? { memberOrganizationId: settings.organization.id }
+        : {}),
     });
     // The evidence key and bucket policies name the home stack's roles, which must exist first.
     regional.addDependency(stack);

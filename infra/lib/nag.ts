@@ -73,6 +73,11 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
       "Instance profiles and roles of the workloads under investigation are unknown at deploy time: inspect reads their policy names (human sessions only); release passes the recorded role back to EC2 only (iam:PassedToService), never one of ops-rig's own roles (explicit deny).",
   },
   {
+    match: /^arn:[^:]+:iam::\*:role\/ops-rig-responder-(inspect|snapshot|memory-capture)$/,
+    reason:
+      "The case-session broker assumes the rig responder roles of member accounts, which join the organization after this deploy: only roles of these names, only in accounts of the configured organization (aws:ResourceOrgID), and the member roles' trust admits only the broker with the rig's own case tags.",
+  },
+  {
     match: arnPattern("iam::ACCOUNT:role\\/ops-rig-\\*"),
     reason: "An explicit deny: no responder passes one of ops-rig's own roles to a workload.",
   },

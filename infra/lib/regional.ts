@@ -16,7 +16,9 @@ import {
   MANAGED_BY_OPS_RIG,
   MANAGED_GROUPS,
   RESPONDER_PREFIX_LIST,
+  type ResponderAction,
   responderRoleName,
+  SESSION_TAGS,
   TAGS,
 } from "./names.js";
 import { partitionOf, type RigLine } from "./settings.js";
@@ -29,7 +31,16 @@ export interface RegionalResponderProps {
   readonly responderCidrs: readonly string[];
   /** VPCs of this region that get the ops-rig SSH-route and quarantine groups. */
   readonly vpcIds: readonly string[];
+  /**
+   * The organization (`o-...`) whose member-account responder roles act in this region: the
+   * evidence bucket and key admit their writes, each under its session's case. Absent: none.
+   */
+  readonly memberOrganizationId?: string;
 }
+
+/** A member account's role of this name, in any account (the organization condition narrows it). */
+export const memberRolePattern = (partition: string, action: ResponderAction) =>
+  `arn:${partition}:iam::*:role/${responderRoleName(action)}`;
 
 /** The key actions an account administrator keeps: manage the key, never use it. */
 export const KEY_ADMIN_ACTIONS = [
@@ -75,6 +86,13 @@ export class RegionalResponderResources extends Construct {
     const role = (name: string) => `arn:${partition}:iam::${Aws.ACCOUNT_ID}:role/${name}`;
     // Reports and chain-of-custody entries come from these roles too (each under its session's case).
     const writers = EVIDENCE_WRITERS.map((action) => role(responderRoleName(action)));
+    const org = props.memberOrganizationId;
+    // The member accounts' evidence writers: same role names, any account of the organization.
+    const memberWriters = org ? EVIDENCE_WRITERS.map((action) => memberRolePattern(partition, action)) : [];
+    const fromMembers = {
+      StringEquals: { "aws:PrincipalOrgID": org },
+      ArnLike: { "aws:PrincipalArn": memberWriters },
+    };
     const analyst = role(EVIDENCE_ANALYST_ROLE);
     const bucketName = evidenceBucketName(Aws.ACCOUNT_ID, stack.region);
     const bucketArn = `arn:${partition}:s3:::${bucketName}`;
@@ -105,6 +123,23 @@ export class RegionalResponderResources extends Construct {
             resources: ["*"],
             conditions: viaS3,
           }),
+          ...(org
+            ? [
+                new iam.PolicyStatement({
+                  sid: "MemberCapturePathsEncryptThroughS3",
+                  // Principal * pinned by aws:PrincipalOrgID and aws:PrincipalArn: the member roles
+                  // cannot be named one by one (accounts join the organization after this deploy).
+                  principals: [new iam.AnyPrincipal()],
+                  actions: ["kms:GenerateDataKey", "kms:Decrypt"],
+                  resources: ["*"],
+                  conditions: {
+                    StringEquals: { ...viaS3.StringEquals, "aws:PrincipalOrgID": org },
+                    ArnEquals: viaS3.ArnEquals,
+                    ArnLike: { "aws:PrincipalArn": memberWriters },
+                  },
+                }),
+              ]
+            : []),
           new iam.PolicyStatement({
             sid: "AnalystDecryptsThroughS3",
             principals: [new iam.ArnPrincipal(analyst)],
@@ -167,9 +202,30 @@ export class RegionalResponderResources extends Construct {
     deny("NobodyButTheAnalystDeletes", ["s3:DeleteObject*"], {
       ArnNotEquals: { "aws:PrincipalArn": analyst },
     });
-    deny("NobodyButTheCapturePathWrites", ["s3:PutObject"], {
-      ArnNotEquals: { "aws:PrincipalArn": writers },
-    });
+    deny(
+      "NobodyButTheCapturePathWrites",
+      ["s3:PutObject"],
+      org
+        ? {
+            // Member writers are admitted only by the allow below (organization and case); the
+            // security account's own writers by their identity policies.
+            ArnNotLike: { "aws:PrincipalArn": [...writers, ...memberWriters] },
+          }
+        : { ArnNotEquals: { "aws:PrincipalArn": writers } },
+    );
+    if (org) {
+      // Cross-account writes need the bucket's allow: the member writers of the organization, each
+      // under its own session's case only (what folder within the case, their identity policy says).
+      this.bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: "MemberCapturePathsWriteTheirCase",
+          principals: [new iam.AnyPrincipal()],
+          actions: ["s3:PutObject", "s3:AbortMultipartUpload"],
+          resources: [`${bucketArn}/cases/\${aws:PrincipalTag/${SESSION_TAGS.case}}/*`],
+          conditions: fromMembers,
+        }),
+      );
+    }
     deny("NobodyShortensTheLock", ["s3:PutObjectRetention", "s3:BypassGovernanceRetention"], {
       Null: { "aws:PrincipalArn": "false" },
     });

@@ -88,7 +88,7 @@ export class Responders extends Construct {
     });
 
     const humans = humanPrincipals(arns, props.responderPrincipalArns);
-    const statements = responderStatements(props);
+    const statements = responderStatements(arns, arns.account);
     const roles = new Map<ResponderAction, iam.Role>();
     const policies = new Map<ResponderAction, iam.ManagedPolicy>();
     const rigActions: readonly ResponderAction[] = RIG_ACTIONS;
@@ -223,16 +223,21 @@ function auditStatements(props: RespondersProps): iam.PolicyStatement[] {
   ];
 }
 
-interface HumanPrincipals {
+export interface HumanPrincipals {
   /** IAM users and roles of this account, with MFA. */
   readonly account: iam.IPrincipal;
   /** SSO roles (MFA at the identity provider). */
   readonly sso: readonly iam.IPrincipal[];
 }
 
-function humanPrincipals(arns: Arns, ssoRoles: readonly string[]): HumanPrincipals {
+/** `account`: the account whose IAM principals (with MFA) count as humans; the roles' own by default. */
+export function humanPrincipals(
+  arns: Arns,
+  ssoRoles: readonly string[],
+  account = arns.account,
+): HumanPrincipals {
   return {
-    account: new iam.ArnPrincipal(arns.iam("root")),
+    account: new iam.ArnPrincipal(`arn:${arns.partition}:iam::${account}:root`),
     sso: ssoRoles.map((arn) => new iam.ArnPrincipal(arn)),
   };
 }
@@ -250,10 +255,21 @@ function sessionTagConditions(origin: "human" | "rig"): Record<string, Record<st
   };
 }
 
-/** Trust statements: humans (MFA or SSO), and the broker for rigs when given. */
-function trustStatements(humans: HumanPrincipals, broker: iam.IRole | undefined): iam.PolicyStatement[] {
+/**
+ * Trust statements: humans (MFA or SSO), and the broker for rigs when given (its role ARN). `extra`
+ * conditions join every statement (member accounts add the organization).
+ */
+export function trustStatements(
+  humans: HumanPrincipals,
+  broker: iam.IRole | string | undefined,
+  extra: Record<string, Record<string, unknown>> = {},
+): iam.PolicyStatement[] {
   const out: iam.PolicyStatement[] = [];
   const mfa = { Bool: { "aws:MultiFactorAuthPresent": "true" } };
+  const brokerPrincipal =
+    broker === undefined
+      ? undefined
+      : new iam.ArnPrincipal(typeof broker === "string" ? broker : broker.roleArn);
   for (const action of ["sts:AssumeRole", "sts:TagSession"]) {
     const verb = action === "sts:AssumeRole" ? "Assume" : "Tag";
     out.push(
@@ -261,7 +277,7 @@ function trustStatements(humans: HumanPrincipals, broker: iam.IRole | undefined)
         sid: `HumansWithMfa${verb}`,
         principals: [humans.account],
         actions: [action],
-        conditions: conditions(mfa, sessionTagConditions("human")),
+        conditions: conditions(mfa, sessionTagConditions("human"), extra),
       }),
     );
     if (humans.sso.length > 0) {
@@ -270,28 +286,28 @@ function trustStatements(humans: HumanPrincipals, broker: iam.IRole | undefined)
           sid: `SsoResponders${verb}`,
           principals: [...humans.sso],
           actions: [action],
-          conditions: sessionTagConditions("human"),
+          conditions: conditions(sessionTagConditions("human"), extra),
         }),
       );
     }
-    if (broker) {
+    if (brokerPrincipal) {
       out.push(
         new iam.PolicyStatement({
           sid: `RigsThroughTheBroker${verb}`,
-          principals: [new iam.ArnPrincipal(broker.roleArn)],
+          principals: [brokerPrincipal],
           actions: [action],
-          conditions: sessionTagConditions("rig"),
+          conditions: conditions(sessionTagConditions("rig"), extra),
         }),
       );
     }
   }
-  if (broker) {
+  if (brokerPrincipal) {
     out.push(
       new iam.PolicyStatement({
         sid: "RigSessionsNameTheRig",
-        principals: [new iam.ArnPrincipal(broker.roleArn)],
+        principals: [brokerPrincipal],
         actions: ["sts:SetSourceIdentity"],
-        conditions: { StringLike: { "sts:SourceIdentity": "i-*" } },
+        conditions: conditions({ StringLike: { "sts:SourceIdentity": "i-*" } }, extra),
       }),
     );
   }
@@ -299,28 +315,37 @@ function trustStatements(humans: HumanPrincipals, broker: iam.IRole | undefined)
 }
 
 /** Replaces the role's trust policy (CDK's assumedBy allows one principal kind per statement). */
-function setTrust(role: iam.Role, statements: iam.PolicyStatement[]): void {
+export function setTrust(role: iam.Role, statements: iam.PolicyStatement[]): void {
   const cfn = role.node.defaultChild as iam.CfnRole;
   cfn.assumeRolePolicyDocument = new iam.PolicyDocument({ statements });
 }
 
-/** Every configured region's evidence bucket (deterministic names: the buckets live in regional stacks). */
-export function evidenceBucketArns(arns: Arns): string[] {
+/**
+ * Every configured region's evidence bucket (deterministic names: the buckets live in regional
+ * stacks) of the account that keeps the evidence: the roles' own, or the security account's for
+ * member-account roles.
+ */
+export function evidenceBucketArns(arns: Arns, evidenceAccount = arns.account): string[] {
   return arns.regions.map(
-    (region) => `arn:${arns.partition}:s3:::${evidenceBucketName(arns.account, region)}`,
+    (region) => `arn:${arns.partition}:s3:::${evidenceBucketName(evidenceAccount, region)}`,
   );
 }
 
-function evidenceKeyStatement(arns: Arns, sid: string, actions: string[]): iam.PolicyStatement {
+function evidenceKeyStatement(
+  arns: Arns,
+  sid: string,
+  actions: string[],
+  evidenceAccount = arns.account,
+): iam.PolicyStatement {
   // S3 uses the bucket's key with the bucket ARN as encryption context (S3 Bucket Keys), and the key
   // policy in each region names the roles allowed: the key id need not be known here.
   return new iam.PolicyStatement({
     sid,
     actions,
-    resources: arns.regions.map((region) => arns.arn("kms", region, arns.account, "key/*")),
+    resources: arns.regions.map((region) => arns.arn("kms", region, evidenceAccount, "key/*")),
     conditions: {
       StringEquals: { "kms:ViaService": arns.via("s3") },
-      ArnEquals: { "kms:EncryptionContext:aws:s3:arn": evidenceBucketArns(arns) },
+      ArnEquals: { "kms:EncryptionContext:aws:s3:arn": evidenceBucketArns(arns, evidenceAccount) },
     },
   });
 }
@@ -343,8 +368,15 @@ function analystStatements(arns: Arns): iam.PolicyStatement[] {
   ];
 }
 
-function responderStatements(props: RespondersProps): Record<ResponderAction, iam.PolicyStatement[]> {
-  const { arns } = props;
+/**
+ * Each responder role's statements, for the roles of `arns.account` acting there; evidence goes to
+ * `evidenceAccount`'s same-region buckets (the roles' own account, or the security account for
+ * member-account roles). One source for both, so the member roles can never drift from these.
+ */
+export function responderStatements(
+  arns: Arns,
+  evidenceAccount: string,
+): Record<ResponderAction, iam.PolicyStatement[]> {
   const regional = arns.inRegions();
   const st = (
     sid: string,
@@ -367,7 +399,9 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
   const describe = (sid: string, actions: string[]) => st(sid, actions, ["*"]);
 
   const interfacesArn = interfaces;
-  const buckets = evidenceBucketArns(arns);
+  const buckets = evidenceBucketArns(arns, evidenceAccount);
+  const keyStatement = (sid: string, actions: string[]) =>
+    evidenceKeyStatement(arns, sid, actions, evidenceAccount);
   const custody = (sid: string, folders: readonly string[]) =>
     new iam.PolicyStatement({
       sid,
@@ -481,7 +515,7 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
       }),
       claim,
       custody("RecordSnapshotsInTheCustodyChain", ["custody"]),
-      evidenceKeyStatement(arns, "EncryptCustodyThroughS3", ["kms:GenerateDataKey"]),
+      keyStatement("EncryptCustodyThroughS3", ["kms:GenerateDataKey"]),
     ],
 
     // (3) Memory capture to the region's write-only evidence bucket, under the session's case only.
@@ -490,9 +524,9 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
       new iam.PolicyStatement({
         sid: "WriteTheSessionsCase",
         actions: ["s3:PutObject", "s3:AbortMultipartUpload"],
-        resources: evidenceBucketArns(arns).map((b) => `${b}/cases/${SESSION_CASE}/*`),
+        resources: buckets.map((b) => `${b}/cases/${SESSION_CASE}/*`),
       }),
-      evidenceKeyStatement(arns, "EncryptEvidenceThroughS3", ["kms:GenerateDataKey", "kms:Decrypt"]),
+      keyStatement("EncryptEvidenceThroughS3", ["kms:GenerateDataKey", "kms:Decrypt"]),
       describe("FindTheTargetAndItsAgent", [
         "ec2:DescribeInstances",
         "ec2:DescribeVolumes",
@@ -604,7 +638,7 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
       }),
       claim,
       custody("StoreReportsInTheSessionsCase", ["inspect", "custody"]),
-      evidenceKeyStatement(arns, "EncryptReportsThroughS3", ["kms:GenerateDataKey"]),
+      keyStatement("EncryptReportsThroughS3", ["kms:GenerateDataKey"]),
     ],
 
     // (5) Quarantine, humans only: swap a case interface's groups for ops-rig's quarantine group
@@ -680,7 +714,7 @@ function responderStatements(props: RespondersProps): Record<ResponderAction, ia
         "ec2:DescribeIamInstanceProfileAssociations",
       ]),
       custody("RecordTerminationsInTheCustodyChain", ["custody"]),
-      evidenceKeyStatement(arns, "EncryptTerminationRecordsThroughS3", ["kms:GenerateDataKey"]),
+      keyStatement("EncryptTerminationRecordsThroughS3", ["kms:GenerateDataKey"]),
     ],
   };
   // Belt and braces: a human-only role refuses rig sessions even if its trust policy were widened.

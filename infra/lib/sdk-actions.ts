@@ -31,6 +31,7 @@ export const CLIENT_SERVICE_PREFIX: Readonly<Record<string, string>> = {
   "cloudwatch-logs": "logs",
   cloudwatch: "cloudwatch",
   cloudtrail: "cloudtrail",
+  "config-service": "config",
   lambda: "lambda",
 };
 

@@ -54,6 +54,18 @@ export interface DeploySettings {
   readonly parameterPrefix: string;
   /** From pipeline.yaml: customer KMS keys for AMI copies, by region. */
   readonly copyKmsKeys: Readonly<Record<string, string>>;
+  /** Member-account responder roles through a StackSet; undefined when no organization is configured. */
+  readonly organization: OrganizationSettings | undefined;
+}
+
+/** Where the member-account responder roles go, and where they may act. */
+export interface OrganizationSettings {
+  /** `o-...`: member roles trust, and evidence admits, principals of this organization only. */
+  readonly id: string;
+  /** `r-...` (the root) or `ou-...`: accounts in these (now and later) get the member roles. */
+  readonly units: readonly string[];
+  /** Regions the member roles may act in: a subset of the deployment's regions (evidence stays in-region). */
+  readonly regions: readonly string[];
 }
 
 /** A toolset's default line as its launch template launches it. */
@@ -90,6 +102,12 @@ export const CONTEXT_KEYS = {
     "SSO role ARNs whose sessions count as human responders without an MFA flag (default: none; IAM users and roles need MFA)",
   responderVpcs:
     'VPCs per region that get the ops-rig SSH-route and quarantine groups, as JSON: {"eu-west-1": ["vpc-0123..."]} (default: none)',
+  organizationId:
+    "AWS Organizations id (o-...): deploy the member-account responder roles with a service-managed StackSet (default: none, no member roles); needs account",
+  memberOrganizationalUnits:
+    "OU ids (ou-...) or the root (r-...) whose accounts, present and future, get the member roles (required with organizationId)",
+  memberRegions:
+    "regions the member roles may act in, a subset of the home and target regions: evidence goes to the security account's bucket in the same region (default: all of them)",
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -274,6 +292,10 @@ export function readSettings(
     }
   }
 
+  const organization = readOrganization({ text, list, fail }, account, [
+    ...new Set([homeRegion, ...targetRegions]),
+  ]);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     account,
@@ -296,7 +318,54 @@ export function readSettings(
     rigs: [],
     parameterPrefix: pipeline.parameterPrefix,
     copyKmsKeys: pipeline.copy.kmsKeys,
+    organization,
   };
+}
+
+/** The organization keys: all or nothing beyond the id, each value checked by its shape. */
+function readOrganization(
+  read: {
+    text: (key: ContextKey) => string | undefined;
+    list: (key: ContextKey) => string[] | undefined;
+    fail: (key: ContextKey, message: string) => void;
+  },
+  account: string | undefined,
+  regions: readonly string[],
+): OrganizationSettings | undefined {
+  const { text, list, fail } = read;
+  const id = text("organizationId");
+  const units = list("memberOrganizationalUnits");
+  const memberRegions = list("memberRegions");
+  if (id === undefined) {
+    if (units !== undefined) fail("memberOrganizationalUnits", "set organizationId too");
+    if (memberRegions !== undefined) fail("memberRegions", "set organizationId too");
+    return undefined;
+  }
+  if (!/^o-[a-z0-9]{10,32}$/.test(id)) fail("organizationId", `not an organization id (o-...): "${id}"`);
+  // The member roles name the security account's principals: an account-agnostic template cannot.
+  if (account === undefined)
+    fail(
+      "organizationId",
+      "needs account (or CDK_DEFAULT_ACCOUNT): member roles trust that account's principals",
+    );
+  if (!units || units.length === 0)
+    fail("memberOrganizationalUnits", "list at least one OU (ou-...) or the root (r-...)");
+  for (const unit of units ?? []) {
+    if (!/^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$/.test(unit))
+      fail("memberOrganizationalUnits", `not an OU id (ou-...) or root id (r-...): "${unit}"`);
+  }
+  if (units && new Set(units).size !== units.length) fail("memberOrganizationalUnits", "lists an OU twice");
+  const chosen = memberRegions ?? [...regions];
+  if (chosen.length === 0) fail("memberRegions", "list at least one region");
+  for (const region of chosen) {
+    if (!regions.includes(region))
+      fail(
+        "memberRegions",
+        `"${region}" is not one of the home and target regions (${regions.join(", ")}): evidence has no bucket there`,
+      );
+  }
+  if (new Set(chosen).size !== chosen.length) fail("memberRegions", "lists a region twice");
+  return { id, units: units ?? [], regions: chosen };
 }
 
 /**

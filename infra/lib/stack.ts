@@ -1,4 +1,5 @@
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, TimeZone } from "aws-cdk-lib";
+import * as cloudformation from "aws-cdk-lib/aws-cloudformation";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as iam from "aws-cdk-lib/aws-iam";
@@ -15,8 +16,9 @@ import * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import { Arns } from "./arns.js";
 import { BUNDLE_FILE, LAMBDA_CONFIG_PATH, type LambdaBundle } from "./bundle.js";
+import { MEMBER_STACK_SET, memberOutdir, memberTemplate } from "./member.js";
 import { NamedAcknowledgements } from "./nag.js";
-import { CASE_SESSION_FUNCTION, PIPELINE_FUNCTION_NAME } from "./names.js";
+import { CASE_SESSION_FUNCTION, PIPELINE_FUNCTION_NAME, RIG_ACTIONS, responderRoleName } from "./names.js";
 import { BuildNetwork } from "./network.js";
 import { pipelineStatements } from "./pipeline-policy.js";
 import { Responders } from "./responders.js";
@@ -61,6 +63,9 @@ export class OpsRigStack extends Stack {
   readonly buildInstanceProfile: iam.CfnInstanceProfile;
   readonly network: BuildNetwork;
   readonly responders: Responders;
+  /** The member-account roles' StackSet and its template, when an organization is configured. */
+  readonly memberStackSet: cloudformation.CfnStackSet | undefined;
+  readonly memberTemplate: Readonly<Record<string, unknown>> | undefined;
   /** cdk-nag findings that are deliberate, each with its reason (applied with the wildcard ones). */
   readonly acknowledgements = new NamedAcknowledgements();
 
@@ -389,6 +394,7 @@ export class OpsRigStack extends Stack {
         OPS_RIG_REGIONS: settings.regions.join(","),
         OPS_RIG_ACCOUNT: Aws.ACCOUNT_ID,
         OPS_RIG_PARTITION: Aws.PARTITION,
+        ...(settings.organization ? { OPS_RIG_MEMBER_ACCOUNTS: "true" } : {}),
         NODE_OPTIONS: "--enable-source-maps",
       },
     });
@@ -396,6 +402,66 @@ export class OpsRigStack extends Stack {
     this.caseSessionUrl = this.caseSessionFunction.addFunctionUrl({
       authType: lambda.FunctionUrlAuthType.AWS_IAM,
     });
+
+    // ---- Member accounts: the responder roles in every account of the chosen OUs, present and future.
+    this.memberStackSet = undefined;
+    this.memberTemplate = undefined;
+    const organization = settings.organization;
+    if (organization && settings.account) {
+      this.memberTemplate = memberTemplate(
+        {
+          securityAccount: settings.account,
+          organizationId: organization.id,
+          homeRegion: settings.homeRegion,
+          regions: organization.regions,
+          responderPrincipalArns: settings.responderPrincipalArns,
+        },
+        memberOutdir(this),
+      );
+      const body = JSON.stringify(this.memberTemplate);
+      // CloudFormation takes a TemplateBody of at most 51,200 bytes (larger ones need an S3 URL).
+      if (Buffer.byteLength(body) > 51_200)
+        throw new Error(
+          `the member template is ${Buffer.byteLength(body)} bytes, over TemplateBody's 51,200`,
+        );
+      this.memberStackSet = new cloudformation.CfnStackSet(this, "MemberResponders", {
+        stackSetName: MEMBER_STACK_SET,
+        description: `ops-rig responder roles in member accounts, trusting security account ${settings.account}`,
+        permissionModel: "SERVICE_MANAGED",
+        // The security account manages the StackSet as the organization's delegated administrator
+        // (never from the management account: that account is exactly what ops-rig stays out of).
+        callAs: "DELEGATED_ADMIN",
+        autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
+        capabilities: ["CAPABILITY_NAMED_IAM"],
+        managedExecution: { Active: true },
+        operationPreferences: {
+          maxConcurrentPercentage: 25,
+          failureTolerancePercentage: 10,
+          regionConcurrencyType: "PARALLEL",
+        },
+        // IAM is global: one stack per account (in the home region); memberRegions is where the
+        // roles act (aws:RequestedRegion), not where they are deployed.
+        stackInstancesGroup: [
+          {
+            deploymentTargets: { organizationalUnitIds: [...organization.units] },
+            regions: [settings.homeRegion],
+          },
+        ],
+        templateBody: body,
+      });
+      this.memberStackSet.node.addDependency(this.responders);
+      // Rigs reach member accounts only through the broker, with their own case, on the rig roles.
+      this.responders.brokerRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: "AssumeMemberRigRolesWithTheRigsCase",
+          actions: ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+          resources: RIG_ACTIONS.map((action) =>
+            arns.arn("iam", "", "*", `role/${responderRoleName(action)}`),
+          ),
+          conditions: { StringEquals: { "aws:ResourceOrgID": organization.id } },
+        }),
+      );
+    }
 
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description });

@@ -9,6 +9,7 @@ import {
 import { createLambdaAdapter } from "../aws/lambda.js";
 import { createLaunchAdapter } from "../aws/launch.js";
 import { createLaunchTemplateAdapter } from "../aws/launch-templates.js";
+import { createMemberAccessAdapter } from "../aws/responders/accounts.js";
 import { createResponderAdapter } from "../aws/responders/adapter.js";
 import { createResponderClients, type ResponderClients } from "../aws/responders/clients.js";
 import type { CommandAws } from "./context.js";
@@ -49,6 +50,7 @@ function cliClientOptions(env: NodeJS.ProcessEnv): AwsClientOptions {
 export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws & { destroy(): void } {
   let clients: AwsClients | undefined;
   let responderClients: ResponderClients | undefined;
+  const memberClients: ResponderClients[] = [];
   const get = () => {
     clients ??= cliClients(env);
     return clients;
@@ -60,9 +62,24 @@ export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws 
       createLambdaAdapter((region) => get().other("lambda", region, (config) => new LambdaClient(config)), {
         signal,
       }),
-    responders: () => {
+    responders: (credentials) => {
+      if (credentials) {
+        // A member-account session: clients of its own, destroyed with the others.
+        const member = createResponderClients({ ...cliClientOptions(env), credentials });
+        memberClients.push(member);
+        return createResponderAdapter(member, { signal });
+      }
       responderClients ??= createResponderClients(cliClientOptions(env));
       return createResponderAdapter(responderClients, { signal });
+    },
+    memberAccess: () => {
+      responderClients ??= createResponderClients(cliClientOptions(env));
+      const own = responderClients;
+      return createMemberAccessAdapter(
+        (region) => own.sts(region),
+        (region) => own.config(region),
+        { signal },
+      );
     },
     api: (url, region) =>
       createApiClient({
@@ -83,6 +100,7 @@ export function cliAws(env: NodeJS.ProcessEnv, signal: AbortSignal): CommandAws 
     destroy: () => {
       clients?.destroy();
       responderClients?.destroy();
+      for (const member of memberClients) member.destroy();
     },
   };
 }

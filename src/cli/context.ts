@@ -7,6 +7,7 @@ import type { PipelinePorts } from "../pipeline/ports.js";
 import { selectToolsetsByName } from "../pipeline/toolsets.js";
 import type { RenderedProject, RenderedToolset } from "../render/index.js";
 import type { ApiPort, LambdaPort, LaunchPort, LaunchTemplatePort } from "../services/ports.js";
+import type { MemberAccessPort, SessionCredentials } from "../services/responders/accounts.js";
 import type { ResponderPort } from "../services/responders/ports.js";
 import type { Output } from "./output.js";
 import type { ResultCache } from "./result-cache.js";
@@ -53,8 +54,13 @@ export interface CommandAws {
   ports(homeRegion: string): PipelinePorts;
   launch(): LaunchPort;
   lambda(): LambdaPort;
-  /** The responder commands' port (in-memory AWS in tests may leave it out). */
-  responders?(): ResponderPort;
+  /**
+   * The responder commands' port (in-memory AWS in tests may leave it out), with the caller's
+   * credentials, or with a member-account session's.
+   */
+  responders?(credentials?: SessionCredentials): ResponderPort;
+  /** Who the caller is, AssumeRole into member accounts, the organization's Config aggregator. */
+  memberAccess?(): MemberAccessPort;
   /** The regional stacks' rig launch templates (`launch --template`, `status`). */
   templates(): LaunchTemplatePort;
   /** The ops-rig API at `url`, signed for `region` (or the URL's region). */

@@ -42,7 +42,7 @@ const json = (statusCode: number, body: unknown): HttpResult => ({
 export function createCaseSessionHandler(deps: CaseSessionHandlerDeps) {
   return async (event: FunctionUrlEvent): Promise<HttpResult> => {
     const callerArn = event.requestContext?.authorizer?.iam?.userArn ?? "";
-    let request: { role?: unknown; region?: unknown };
+    let request: { role?: unknown; region?: unknown; account?: unknown };
     try {
       const text = event.isBase64Encoded
         ? Buffer.from(event.body ?? "", "base64").toString("utf8")
@@ -53,7 +53,12 @@ export function createCaseSessionHandler(deps: CaseSessionHandlerDeps) {
     }
     try {
       const session = await issueCaseSession(
-        { callerArn, role: String(request.role ?? ""), region: String(request.region ?? "") },
+        {
+          callerArn,
+          role: String(request.role ?? ""),
+          region: String(request.region ?? ""),
+          ...(request.account === undefined ? {} : { account: String(request.account) }),
+        },
         deps.settings,
         deps.port,
       );
@@ -89,7 +94,12 @@ function fromEnvironment(env: Readonly<Record<string, string | undefined>>): Cas
   const clients = createAwsClients({ retryMode: "standard", maxAttempts: 3 });
   const logger = new Logger({ serviceName: "ops-rig-case-session" });
   return {
-    settings: { account: env.OPS_RIG_ACCOUNT ?? "", partition: env.OPS_RIG_PARTITION ?? "aws", regions },
+    settings: {
+      account: env.OPS_RIG_ACCOUNT ?? "",
+      partition: env.OPS_RIG_PARTITION ?? "aws",
+      regions,
+      memberAccounts: env.OPS_RIG_MEMBER_ACCOUNTS === "true",
+    },
     port: createCaseSessionAdapter(clients.ec2, clients.sts(home), home),
     log: (level, message, data) => logger[level](message, data),
   };

@@ -58,6 +58,8 @@ export interface CaseSessionSettings {
   readonly partition: string;
   /** Regions rigs may run in (the deployment's configured regions). */
   readonly regions: readonly string[];
+  /** The organization's member accounts have responder roles (StackSet): rigs may ask for sessions there. */
+  readonly memberAccounts?: boolean;
 }
 
 export interface CaseSessionRequest {
@@ -65,6 +67,8 @@ export interface CaseSessionRequest {
   readonly callerArn: string;
   readonly role: string;
   readonly region: string;
+  /** A member account to act in (its rig responder role, same case); the broker's own when absent. */
+  readonly account?: string;
 }
 
 export interface CaseSession {
@@ -111,6 +115,25 @@ export async function issueCaseSession(
       `region: "${request.region}" is not one of the deployment's regions (${settings.regions.join(", ")})`,
     );
   }
+  const target = request.account ?? settings.account;
+  if (request.account !== undefined && request.account !== settings.account) {
+    if (!/^\d{12}$/.test(request.account))
+      throw new CaseSessionError(
+        "bad-request",
+        `account: "${request.account}" is not a 12-digit AWS account id`,
+      );
+    if (!settings.memberAccounts)
+      throw new CaseSessionError(
+        "bad-request",
+        "account: this deployment has no member-account roles (organizationId is not configured)",
+      );
+    // Evidence is read in the security account only: member accounts have no analyst role.
+    if (request.role === "evidence-analyst")
+      throw new CaseSessionError(
+        "bad-request",
+        "account: the evidence analyst exists in the security account only",
+      );
+  }
   const caller = RIG_SESSION_ARN.exec(request.callerArn);
   const [, partition, account, roleName, instanceId = ""] = caller ?? [];
   if (
@@ -148,7 +171,7 @@ export async function issueCaseSession(
       `${instanceId} has no case (${RESOURCE_TAGS.case}=${caseId || "missing"}): launch rigs with --case`,
     );
   }
-  const roleArn = brokeredRoleArn(settings, request.role);
+  const roleArn = brokeredRoleArn({ ...settings, account: target }, request.role);
   const credentials = await port.assumeRole({
     roleArn,
     sessionName: instanceId,

@@ -27,6 +27,12 @@ const CONTEXTS: Record<string, Record<string, unknown>> = {
     targetRegions: ["eu-central-1", "eu-west-1"],
   },
   "account-agnostic": { account: undefined },
+  // The member template is checked by the same pack inside the home stack's synth (member.ts).
+  organization: {
+    organizationId: "o-a1b2c3d4e5",
+    memberOrganizationalUnits: ["ou-ab12-cdef3456"],
+    responderPrincipalArns: ["arn:aws:iam::111111111111:role/sso-sirt"],
+  },
 };
 
 describe("cdk-nag AwsSolutions", { timeout: 180_000 }, () => {

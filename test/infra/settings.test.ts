@@ -112,6 +112,45 @@ describe("deploy settings from CDK context", () => {
     expect(settings({ nightlySchedule: "rate(1 day)" }).nightlySchedule).toBe("rate(1 day)");
   });
 
+  it("read the organization: OUs and member regions, all regions by default", () => {
+    const org = { account: "123456789012", organizationId: "o-a1b2c3d4e5" };
+    expect(settings({ ...org, memberOrganizationalUnits: "ou-ab12-cdef3456, r-ab12" }).organization).toEqual({
+      id: "o-a1b2c3d4e5",
+      units: ["ou-ab12-cdef3456", "r-ab12"],
+      regions: [pipeline.homeRegion, ...pipeline.targetRegions.filter((r) => r !== pipeline.homeRegion)],
+    });
+    expect(
+      settings({ ...org, memberOrganizationalUnits: ["r-ab12"], memberRegions: ["eu-west-1"] }).organization
+        ?.regions,
+    ).toEqual(["eu-west-1"]);
+    expect(settings({}).organization).toBeUndefined();
+  });
+
+  it("refuse bad organization values by key", () => {
+    expect(
+      problems({
+        organizationId: "org-1",
+        memberOrganizationalUnits: ["ou-1", "ou-ab12-cdef3456", "ou-ab12-cdef3456"],
+        memberRegions: ["eu-west-1", "sa-east-1"],
+      }),
+    ).toEqual([
+      'cdk context: organizationId: not an organization id (o-...): "org-1"',
+      "cdk context: organizationId: needs account (or CDK_DEFAULT_ACCOUNT): member roles trust that account's principals",
+      'cdk context: memberOrganizationalUnits: not an OU id (ou-...) or root id (r-...): "ou-1"',
+      "cdk context: memberOrganizationalUnits: lists an OU twice",
+      expect.stringMatching(
+        /^cdk context: memberRegions: "sa-east-1" is not one of the home and target regions .*evidence has no bucket there$/,
+      ),
+    ]);
+    expect(problems({ account: "123456789012", organizationId: "o-a1b2c3d4e5" })).toEqual([
+      "cdk context: memberOrganizationalUnits: list at least one OU (ou-...) or the root (r-...)",
+    ]);
+    expect(problems({ memberOrganizationalUnits: ["r-ab12"], memberRegions: ["eu-west-1"] })).toEqual([
+      "cdk context: memberOrganizationalUnits: set organizationId too",
+      "cdk context: memberRegions: set organizationId too",
+    ]);
+  });
+
   it("documents every key it reads", () => {
     const seen = new Set<string>();
     readSettings((key) => {

@@ -22,10 +22,12 @@ type Doc = { Version?: string; Statement: Record<string, unknown>[] };
 interface StackTemplate {
   readonly region: string;
   readonly json: TemplateJson;
+  /** The account the stack is deployed in (a member account's StackSet instance); ACCOUNT when absent. */
+  readonly account?: string;
 }
 
-/** CloudFormation intrinsics → values, as deployed in `region` of ACCOUNT. */
-function resolve(template: TemplateJson, region: string, value: Json): Json {
+/** CloudFormation intrinsics → values, as deployed in `region` of `ACCOUNT` (or another account). */
+function resolve(template: TemplateJson, region: string, value: Json, account = ACCOUNT): Json {
   const resources = template.Resources;
   const physical = (id: string): string => {
     const r = resources[id];
@@ -37,13 +39,13 @@ function resolve(template: TemplateJson, region: string, value: Json): Json {
       case "AWS::IAM::InstanceProfile":
         return named("InstanceProfileName") ?? id;
       case "AWS::S3::Bucket":
-        return (resolve(template, region, p.BucketName) as string | undefined) ?? id.toLowerCase();
+        return (resolve(template, region, p.BucketName, account) as string | undefined) ?? id.toLowerCase();
       case "AWS::Lambda::Function":
         return named("FunctionName") ?? id;
       case "AWS::IAM::ManagedPolicy":
-        return `arn:aws:iam::${ACCOUNT}:policy/${id}`;
+        return `arn:aws:iam::${account}:policy/${id}`;
       case "AWS::SNS::Topic":
-        return `arn:aws:sns:${region}:${ACCOUNT}:${id}`;
+        return `arn:aws:sns:${region}:${account}:${id}`;
       default:
         return id;
     }
@@ -53,25 +55,25 @@ function resolve(template: TemplateJson, region: string, value: Json): Json {
     const name = physical(id);
     switch (type) {
       case "AWS::IAM::Role":
-        return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+        return `arn:aws:iam::${account}:role/${name}`;
       case "AWS::S3::Bucket":
         return `arn:aws:s3:::${name}`;
       case "AWS::KMS::Key":
-        return `arn:aws:kms:${region}:${ACCOUNT}:key/${id.toLowerCase()}`;
+        return `arn:aws:kms:${region}:${account}:key/${id.toLowerCase()}`;
       case "AWS::Lambda::Function":
-        return `arn:aws:lambda:${region}:${ACCOUNT}:function:${name}`;
+        return `arn:aws:lambda:${region}:${account}:function:${name}`;
       case "AWS::Logs::LogGroup":
-        return `arn:aws:logs:${region}:${ACCOUNT}:log-group:${id}:*`;
+        return `arn:aws:logs:${region}:${account}:log-group:${id}:*`;
       case "AWS::SQS::Queue":
-        return `arn:aws:sqs:${region}:${ACCOUNT}:${id}`;
+        return `arn:aws:sqs:${region}:${account}:${id}`;
       case "AWS::IAM::InstanceProfile":
-        return `arn:aws:iam::${ACCOUNT}:instance-profile/${name}`;
+        return `arn:aws:iam::${account}:instance-profile/${name}`;
       default:
-        return `arn:aws:cloudformation:${region}:${ACCOUNT}:${id}`;
+        return `arn:aws:cloudformation:${region}:${account}:${id}`;
     }
   };
   const pseudo: Record<string, string> = {
-    "AWS::AccountId": ACCOUNT,
+    "AWS::AccountId": account,
     "AWS::Region": region,
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
@@ -115,7 +117,10 @@ export interface RoleModel {
 
 /** Every role, bucket policy and key policy of the app, resolved. */
 export class World {
+  /** The security account's roles by name (the tests' callers name them so). */
   readonly roles = new Map<string, RoleModel>();
+  /** Every role by ARN, member accounts' included. */
+  readonly rolesByArn = new Map<string, RoleModel>();
   readonly bucketPolicies = new Map<string, Doc>();
   readonly keyPolicies = new Map<string, Doc>();
   /** Every policy document with where it comes from, for the condition-key check. */
@@ -123,27 +128,29 @@ export class World {
 
   constructor(templates: readonly StackTemplate[]) {
     const managed = new Map<string, { name: string; policy: Doc; roles: string[] }>();
-    for (const { region, json } of templates) {
-      const resolved = resolve(json, region, json.Resources) as Record<
+    for (const { region, json, account = ACCOUNT } of templates) {
+      const resolved = resolve(json, region, json.Resources, account) as Record<
         string,
         { Type: string; Properties?: Record<string, Json> }
       >;
       for (const [id, r] of Object.entries(resolved)) {
         const p = r.Properties ?? {};
         if (r.Type === "AWS::IAM::Role") {
-          const name = resolve(json, region, { Ref: id }) as string;
+          const name = resolve(json, region, { Ref: id }, account) as string;
           const inline = (
             (p.Policies as { PolicyName: string; PolicyDocument: Doc }[] | undefined) ?? []
           ).map((x) => ({ name: x.PolicyName, policy: x.PolicyDocument }));
-          this.roles.set(name, {
+          const model = {
             name,
-            arn: `arn:aws:iam::${ACCOUNT}:role/${name}`,
+            arn: `arn:aws:iam::${account}:role/${name}`,
             trust: p.AssumeRolePolicyDocument as Doc,
             identity: inline,
-          });
+          };
+          if (account === ACCOUNT) this.roles.set(name, model);
+          this.rolesByArn.set(model.arn, model);
           for (const arn of (p.ManagedPolicyArns as string[] | undefined) ?? []) {
             const entry = managed.get(arn) ?? { name: arn, policy: { Statement: [] }, roles: [] };
-            entry.roles.push(name);
+            entry.roles.push(model.arn);
             managed.set(arn, entry);
           }
           this.documents.push({
@@ -157,16 +164,22 @@ export class World {
       for (const [id, r] of Object.entries(resolved)) {
         const p = r.Properties ?? {};
         if (r.Type === "AWS::IAM::ManagedPolicy") {
-          const arn = `arn:aws:iam::${ACCOUNT}:policy/${id}`;
+          const arn = `arn:aws:iam::${account}:policy/${id}`;
           const entry = managed.get(arn) ?? { name: id, policy: { Statement: [] }, roles: [] };
           entry.name = id;
           entry.policy = p.PolicyDocument as Doc;
-          entry.roles.push(...((p.Roles as string[] | undefined) ?? []));
+          entry.roles.push(
+            ...((p.Roles as string[] | undefined) ?? []).map(
+              (role) => `arn:aws:iam::${account}:role/${role}`,
+            ),
+          );
           managed.set(arn, entry);
           this.documents.push({ owner: id, kind: "identity", doc: entry.policy });
         } else if (r.Type === "AWS::IAM::Policy") {
           for (const role of (p.Roles as string[] | undefined) ?? []) {
-            this.roles.get(role)?.identity.push({ name: id, policy: p.PolicyDocument as Doc });
+            this.rolesByArn
+              .get(`arn:aws:iam::${account}:role/${role}`)
+              ?.identity.push({ name: id, policy: p.PolicyDocument as Doc });
           }
           this.documents.push({ owner: id, kind: "identity", doc: p.PolicyDocument as Doc });
         } else if (r.Type === "AWS::S3::BucketPolicy") {
@@ -185,7 +198,7 @@ export class World {
     }
     for (const entry of managed.values()) {
       for (const role of new Set(entry.roles))
-        this.roles.get(role)?.identity.push({ name: entry.name, policy: entry.policy });
+        this.rolesByArn.get(role)?.identity.push({ name: entry.name, policy: entry.policy });
     }
   }
 
@@ -196,8 +209,9 @@ export class World {
     ]);
   }
 
+  /** A role by name (the security account's) or by ARN (any account's). */
   role(name: string): RoleModel {
-    const role = this.roles.get(name);
+    const role = name.startsWith("arn:") ? this.rolesByArn.get(name) : this.roles.get(name);
     if (!role)
       throw new Error(`no role ${name} in the templates (have ${[...this.roles.keys()].join(", ")})`);
     return role;
@@ -213,25 +227,29 @@ export class World {
 
   /** The resource policy AWS would evaluate with a request on `resource`. */
   resourcePolicy(action: string, resource: string): Doc | undefined {
-    if (action.startsWith("sts:")) return this.roles.get(resource.split("/").pop() ?? "")?.trust;
+    if (action.startsWith("sts:"))
+      return (this.rolesByArn.get(resource) ?? this.roles.get(resource.split("/").pop() ?? ""))?.trust;
     const bucket = /^arn:aws:s3:::([^/]+)/.exec(resource)?.[1];
     if (bucket) return this.bucketPolicies.get(bucket);
-    if (resource.startsWith("arn:aws:kms:")) return this.keyPolicies.get(resource) ?? DEFAULT_KEY_POLICY;
+    if (resource.startsWith("arn:aws:kms:"))
+      return this.keyPolicies.get(resource) ?? defaultKeyPolicy(resource.split(":")[4] || ACCOUNT);
     return undefined;
   }
 }
 
 /** A key the stacks do not own (a team's EBS or AMI key): KMS's default policy (KMS developer guide). */
-const DEFAULT_KEY_POLICY: Doc = {
+const defaultKeyPolicy = (account: string): Doc => ({
   Version: "2012-10-17",
   Statement: [
-    { Effect: "Allow", Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: "kms:*", Resource: "*" },
+    { Effect: "Allow", Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: "kms:*", Resource: "*" },
   ],
-};
+});
 
 export interface Caller {
-  /** The role whose identity policies apply (undefined for a principal with no ops-rig policy). */
+  /** The role whose identity policies apply, by name or ARN (undefined for a principal with no ops-rig policy). */
   readonly role?: string;
+  /** The caller's account (a member account's role sessions); ACCOUNT when absent. */
+  readonly account?: string;
   /** The principal ARN of the request (a session of `role`, an IAM user, ...). */
   readonly principal: string;
   /** Extra identity policies (a human's own permissions). */
@@ -268,16 +286,17 @@ function carryEncryptionContext(simulation: Simulation): Simulation {
 
 export async function evaluate(world: World, attempt: Attempt): Promise<Outcome> {
   const role = attempt.caller.role ? world.role(attempt.caller.role) : undefined;
+  // Resource "*" (Describe calls) is in the caller's own account.
   const resourceAccount = /^arn:aws:s3:::/.test(attempt.resource)
     ? ACCOUNT
-    : attempt.resource.split(":")[4] || ACCOUNT;
+    : attempt.resource.split(":")[4] || (attempt.caller.account ?? ACCOUNT);
   const simulation: Simulation = {
     request: {
       principal: attempt.caller.principal,
       action: attempt.action,
       resource: { resource: attempt.resource, accountId: resourceAccount },
       contextVariables: {
-        "aws:PrincipalAccount": ACCOUNT,
+        "aws:PrincipalAccount": attempt.caller.account ?? ACCOUNT,
         ...(role ? { "aws:PrincipalArn": role.arn } : { "aws:PrincipalArn": attempt.caller.principal }),
         "aws:RequestedRegion": attempt.region ?? "us-east-1",
         "aws:SecureTransport": "true",

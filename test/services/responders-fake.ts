@@ -16,8 +16,11 @@ import {
  * take effect and then throw, like a process killed right after AWS answered.
  */
 export class FakeResponderAws {
-  readonly account = "123456789012";
-  readonly arn = "arn:aws:sts::123456789012:assumed-role/responder/alice";
+  readonly arn: string;
+  /** `account`: a member account's fake for the commands across accounts (default: the caller's). */
+  constructor(readonly account = "123456789012") {
+    this.arn = `arn:aws:sts::${account}:assumed-role/responder/alice`;
+  }
   readonly instances = new Map<string, InstanceInfo & { tags: Record<string, string> }>();
   readonly volumeMap = new Map<string, VolumeInfo & { tags: Record<string, string> }>();
   readonly groupMap = new Map<string, GroupDetail>();

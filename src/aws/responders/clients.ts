@@ -1,4 +1,5 @@
 import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import { ConfigServiceClient } from "@aws-sdk/client-config-service";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { IAMClient } from "@aws-sdk/client-iam";
 import { S3Client } from "@aws-sdk/client-s3";
@@ -22,12 +23,22 @@ export interface ResponderClients {
   cloudTrail(region: string): CloudTrailClient;
   sns(region: string): SNSClient;
   sts(region: string): STSClient;
+  /** AWS Config (the organization's aggregator: which account an instance is in). */
+  config(region: string): ConfigServiceClient;
   /** IAM is global: one client. */
   iam(): IAMClient;
   destroy(): void;
 }
 
-type Client = EC2Client | SSMClient | S3Client | CloudTrailClient | SNSClient | STSClient | IAMClient;
+type Client =
+  | EC2Client
+  | SSMClient
+  | S3Client
+  | CloudTrailClient
+  | SNSClient
+  | STSClient
+  | IAMClient
+  | ConfigServiceClient;
 
 export function createResponderClients(options: AwsClientOptions = {}): ResponderClients {
   const cache = new Map<string, Client>();
@@ -60,6 +71,7 @@ export function createResponderClients(options: AwsClientOptions = {}): Responde
     cloudTrail: (r) => get(`cloudtrail:${r}`, () => new CloudTrailClient(config(r))),
     sns: (r) => get(`sns:${r}`, () => new SNSClient(config(r))),
     sts: (r) => get(`sts:${r}`, () => new STSClient(config(r))),
+    config: (r) => get(`config:${r}`, () => new ConfigServiceClient(config(r))),
     iam: () => get("iam", () => new IAMClient(config("us-east-1"))),
     destroy: () => {
       for (const client of cache.values()) client.destroy();

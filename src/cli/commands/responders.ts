@@ -5,10 +5,16 @@ import { UsageError } from "../../errors.js";
 import {
   attach,
   captureMemory,
+  checkAccount,
+  checkAggregator,
   checkCase,
+  type InstanceLocation,
   inspect,
   isolate,
+  locateAccount,
   locateInstance,
+  memberSession,
+  type ResponderCommand,
   type ResponderDeps,
   type ResponderEvent,
   type ResponderPort,
@@ -25,6 +31,8 @@ import { pipelineProject, realClock } from "../project.js";
 interface CaseOptions {
   case: string;
   dryRun?: boolean;
+  account?: string;
+  aggregator?: string;
 }
 
 /** The responder outcomes: `inspect`, `isolate`, `release`, `snapshot`, `attach`, `capture-memory`, `ssh-route`, `terminate`. */
@@ -34,6 +42,14 @@ export function registerResponders(program: Command, context: () => CommandConte
       .command(name)
       .description(description)
       .requiredOption("--case <id>", "the incident's case id (tagged on everything touched)")
+      .option(
+        "--account <id>",
+        "the member account the instance is in: act through its ops-rig-responder role (assumed with the case tag)",
+      )
+      .option(
+        "--aggregator <name>",
+        "without --account: find the instance's account and region in this AWS Config aggregator (or $OPS_RIG_CONFIG_AGGREGATOR)",
+      )
       .option("--dry-run", "say what would change, change nothing");
 
   command("inspect", "report what AWS knows about an instance; stored under the case's evidence prefix")
@@ -42,7 +58,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .action(async (instanceId: string, options: CaseOptions & { sinceHours?: string }) => {
       const sinceHours =
         options.sinceHours === undefined ? undefined : positive(options.sinceHours, "--since-hours");
-      const { ctx, deps, region } = await setup(context, instanceId, options.case);
+      const { ctx, deps, region } = await setup(context, "inspect", instanceId, options);
       const result = await inspect(deps, {
         ...base(options, region),
         instanceId,
@@ -58,7 +74,7 @@ export function registerResponders(program: Command, context: () => CommandConte
   command("isolate", "quarantine an instance: every interface to the quarantine group, profile removed")
     .argument("<instance>", "instance id (i-...)")
     .action(async (instanceId: string, options: CaseOptions) => {
-      const { ctx, deps, region } = await setup(context, instanceId, options.case);
+      const { ctx, deps, region } = await setup(context, "isolate", instanceId, options);
       const result = await isolate(deps, { ...base(options, region), instanceId });
       if (ctx.output.json) return ctx.output.writeJson(result);
       ctx.output.out(
@@ -77,7 +93,7 @@ export function registerResponders(program: Command, context: () => CommandConte
               `  flow log ${f.flowLogId} on ${f.resourceId} → ${f.logGroupName ?? f.destination ?? f.destinationType}`,
           ),
           ...result.unlogged.map((e) => `  ${e}: no flow log, its connections cannot be listed`),
-          `Undo: ops-rig release ${instanceId} --case ${options.case} --region ${region}`,
+          `Undo: ops-rig release ${instanceId} --case ${options.case} --region ${region}${accountFlag(options)}`,
         ].join("\n"),
       );
     });
@@ -85,7 +101,7 @@ export function registerResponders(program: Command, context: () => CommandConte
   command("release", "undo isolate: restore the recorded groups and instance profile exactly")
     .argument("<instance>", "instance id (i-...)")
     .action(async (instanceId: string, options: CaseOptions) => {
-      const { ctx, deps, region } = await setup(context, instanceId, options.case);
+      const { ctx, deps, region } = await setup(context, "release", instanceId, options);
       const result = await release(deps, { ...base(options, region), instanceId });
       if (ctx.output.json) return ctx.output.writeJson(result);
       ctx.output.out(headline(result.dryRun, `${instanceId} in ${region} released`, result.changes));
@@ -95,7 +111,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .argument("<instance>", "instance id (i-...)")
     .option("--no-wait", "return once the snapshots are started")
     .action(async (instanceId: string, options: CaseOptions & { wait: boolean }) => {
-      const { ctx, deps, region } = await setup(context, instanceId, options.case);
+      const { ctx, deps, region } = await setup(context, "snapshot", instanceId, options);
       const result = await snapshot(deps, { ...base(options, region), instanceId, wait: options.wait });
       if (ctx.output.json) return ctx.output.writeJson(result);
       ctx.output.out(
@@ -109,7 +125,7 @@ export function registerResponders(program: Command, context: () => CommandConte
             (s) =>
               `  ${s.device} ${s.volumeId} → ${s.snapshotId ?? "(new)"} ${s.state} ${s.progress}${s.reused ? " (the case's, reused)" : ""}`,
           ),
-          `Next: ops-rig attach ${instanceId} --rig <rig> --case ${options.case} --region ${region}`,
+          `Next: ops-rig attach ${instanceId} --rig <rig> --case ${options.case} --region ${region}${accountFlag(options)}`,
         ].join("\n"),
       );
     });
@@ -118,7 +134,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .argument("<source>", "a snapshot (snap-...) or the instance whose case snapshots to attach (i-...)")
     .requiredOption("--rig <instance>", "the rig (launched with ops-rig launch --case)")
     .action(async (source: string, options: CaseOptions & { rig: string }) => {
-      const { ctx, deps, region } = await setup(context, options.rig, options.case);
+      const { ctx, deps, region } = await setup(context, "attach", options.rig, options);
       const result = await attach(deps, { ...base(options, region), source, rigId: options.rig });
       if (ctx.output.json) return ctx.output.writeJson(result);
       ctx.output.out(
@@ -149,7 +165,7 @@ export function registerResponders(program: Command, context: () => CommandConte
         throw new UsageError(`"${options.limeUrl}" is not an https URL`, "--lime-url");
       if (options.limeSha256 !== undefined && !/^[0-9a-f]{64}$/.test(options.limeSha256))
         throw new UsageError("not a SHA-256 (64 lowercase hex digits)", "--lime-sha256");
-      const { ctx, deps, region } = await setup(context, instanceId, options.case);
+      const { ctx, deps, region } = await setup(context, "capture-memory", instanceId, options);
       const result = await captureMemory(deps, {
         ...base(options, region),
         instanceId,
@@ -181,7 +197,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .requiredOption("--rig <instance>", "the rig")
     .option("--remove", "take the route away again")
     .action(async (instanceId: string, options: CaseOptions & { rig: string; remove?: boolean }) => {
-      const { ctx, deps, region } = await setup(context, instanceId, options.case);
+      const { ctx, deps, region } = await setup(context, "ssh-route", instanceId, options);
       const result = await sshRoute(deps, {
         ...base(options, region),
         instanceId,
@@ -212,7 +228,7 @@ export function registerResponders(program: Command, context: () => CommandConte
     .option("-y, --yes", "do not ask for confirmation")
     .action(
       async (instanceId: string, options: CaseOptions & { withoutEvidence?: boolean; yes?: boolean }) => {
-        const { ctx, deps, region } = await setup(context, instanceId, options.case);
+        const { ctx, deps, region } = await setup(context, "terminate", instanceId, options);
         let confirmed = Boolean(options.yes);
         if (!confirmed && !options.dryRun && process.stdin.isTTY && !ctx.output.json) {
           const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -239,6 +255,8 @@ export function registerResponders(program: Command, context: () => CommandConte
     );
 }
 
+const accountFlag = (options: CaseOptions) => (options.account ? ` --account ${options.account}` : "");
+
 function positive(value: string, flag: string): number {
   if (!/^[1-9]\d{0,4}$/.test(value)) throw new UsageError(`"${value}" is not a positive whole number`, flag);
   return Number(value);
@@ -256,31 +274,68 @@ function headline(dryRun: boolean, text: string, changes: readonly string[]): st
   return [dryRun ? `Dry run: ${text}` : text, ...lines].join("\n");
 }
 
-/** Ports, clock, audit topic and the instance's region (the one given, else where the instance is). */
+/**
+ * Ports, clock, audit topic and the instance's region (the one given, else where the instance is).
+ * With `--account` (or an aggregator that finds the instance's account) the port acts through the
+ * member account's responder role; evidence and the audit event stay in the caller's (security)
+ * account.
+ */
 async function setup(
   context: () => CommandContext,
+  command: ResponderCommand,
   instanceId: string,
-  caseId: string,
+  options: CaseOptions,
 ): Promise<{ ctx: CommandContext; deps: ResponderDeps; region: string }> {
   const ctx = context();
   // Flags first: bad input never reaches AWS.
-  checkCase(caseId);
+  checkCase(options.case);
+  if (options.account !== undefined) checkAccount(options.account);
+  const aggregator = options.aggregator ?? (ctx.env.OPS_RIG_CONFIG_AGGREGATOR || undefined);
+  if (aggregator !== undefined)
+    checkAggregator(aggregator, options.aggregator ? "--aggregator" : "OPS_RIG_CONFIG_AGGREGATOR");
+  const securityAccount = ctx.env.OPS_RIG_SECURITY_ACCOUNT || undefined;
+  if (securityAccount !== undefined) checkAccount(securityAccount, "OPS_RIG_SECURITY_ACCOUNT");
   if ((ctx.regions?.length ?? 0) > 1)
     throw new UsageError("responder commands work in one region: the instance's", "--region");
-  const port: ResponderPort | undefined = ctx.aws.responders?.();
-  if (!port) throw new UsageError("this AWS has no responder port");
+  const own: ResponderPort | undefined = ctx.aws.responders?.();
+  if (!own) throw new UsageError("this AWS has no responder port");
   const project = await pipelineProject(ctx).catch(() => undefined);
   const candidates = ctx.regions ?? [
     ctx.env.AWS_REGION ?? "",
     ctx.env.AWS_DEFAULT_REGION ?? "",
     ...(project?.pipeline.targetRegions ?? []),
   ];
-  const region = ctx.regions?.[0] ?? (await locateInstance(port, instanceId, candidates));
+  const home = project?.pipeline.homeRegion ?? candidates.find(Boolean) ?? "us-east-1";
+
+  let port = own;
+  let located: InstanceLocation | undefined;
+  let cross: Pick<ResponderDeps, "evidenceAccount" | "target"> = {};
+  if (options.account !== undefined || aggregator !== undefined) {
+    const access = ctx.aws.memberAccess?.();
+    if (!access) throw new UsageError("this AWS cannot reach member accounts", "--account");
+    if (options.account === undefined && aggregator !== undefined)
+      located = await locateAccount(access, aggregator, home, instanceId);
+    const account = options.account ?? located?.account ?? "";
+    const region = ctx.regions?.[0] ?? located?.region ?? candidates.find(Boolean) ?? home;
+    const session = await memberSession(access, { account, region, command, caseId: options.case });
+    if (session.credentials) {
+      const member = ctx.aws.responders?.(session.credentials) ?? own;
+      // The audit topic is the security account's: publish with the caller's own credentials.
+      port = { ...member, publish: (topic, subject, message) => own.publish(topic, subject, message) };
+    }
+    cross = {
+      evidenceAccount: session.credentials
+        ? session.callerAccount
+        : (securityAccount ?? session.callerAccount),
+      target: { account, ...(session.roleArn ? { roleArn: session.roleArn } : {}) },
+    };
+  }
+  const region =
+    ctx.regions?.[0] ?? located?.region ?? (await locateInstance(port, instanceId, candidates, cross.target));
   const clock = realClock(ctx.env);
   let auditTopicArn = ctx.env.OPS_RIG_AUDIT_TOPIC;
   if (!auditTopicArn && project) {
-    const home = project.pipeline.homeRegion;
-    auditTopicArn = topicArn(project.pipeline.notifications.topic, home, (await port.identity(home)).account);
+    auditTopicArn = topicArn(project.pipeline.notifications.topic, home, (await own.identity(home)).account);
   }
   const deps: ResponderDeps = {
     port,
@@ -292,6 +347,7 @@ async function setup(
       ? { pollMs: Number(ctx.env.OPS_RIG_POLL_MS) }
       : {}),
     ...(auditTopicArn ? { auditTopicArn } : {}),
+    ...cross,
   };
   return { ctx, deps, region };
 }

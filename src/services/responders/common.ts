@@ -40,6 +40,10 @@ export interface ResponderDeps {
   readonly auditTopicArn?: string;
   /** Poll interval while waiting for EC2 or Run Command (ms). */
   readonly pollMs?: number;
+  /** The account whose evidence buckets keep evidence (the security account); the port's own when absent. */
+  readonly evidenceAccount?: string;
+  /** The member account the port acts in, and the role it assumed there (for error messages). */
+  readonly target?: { readonly account: string; readonly roleArn?: string };
 }
 
 export interface CaseRequest {
@@ -92,7 +96,13 @@ export async function findInstance(
     );
   const instance = await deps.port.instance(region, instanceId);
   if (!instance)
-    throw new ResourceNotFoundError(instanceId, region, "give the instance's region with --region");
+    throw new ResourceNotFoundError(
+      instanceId,
+      region,
+      deps.target
+        ? `not in account ${deps.target.account}${deps.target.roleArn ? ` (seen through ${deps.target.roleArn})` : ""}: check --account and --region`
+        : "give the instance's region with --region",
+    );
   return instance;
 }
 
@@ -240,7 +250,8 @@ export interface EvidenceLocation {
 export async function evidenceLocation(deps: ResponderDeps, request: CaseRequest): Promise<EvidenceLocation> {
   const who = await deps.port.identity(request.region);
   return {
-    bucket: evidenceBucketName(who.account, request.region),
+    // Member-account sessions write to the security account's bucket of the same region.
+    bucket: evidenceBucketName(deps.evidenceAccount ?? who.account, request.region),
     prefix: evidencePrefix(request.caseId),
     actor: who.arn,
   };
@@ -302,6 +313,7 @@ export async function locateInstance(
   port: Pick<ResponderPort, "instance">,
   instanceId: string,
   candidates: readonly string[],
+  target?: ResponderDeps["target"],
 ): Promise<string> {
   if (!/^i-[0-9a-f]{8,17}$/.test(instanceId))
     throw new ResponderRefusedError(
@@ -314,6 +326,8 @@ export async function locateInstance(
   throw new ResourceNotFoundError(
     instanceId,
     regions.join(", ") || "any region",
-    "name its region with --region",
+    target
+      ? `not in account ${target.account}${target.roleArn ? ` (seen through ${target.roleArn})` : ""}: check --account, or name its region with --region`
+      : "name its region with --region",
   );
 }

@@ -1,4 +1,18 @@
 /** The seed's responder outcomes as services: each idempotent, case-tagged, audited once. */
+export {
+  ACCOUNT_ID_PATTERN,
+  COMMAND_ROLES,
+  checkAccount,
+  checkAggregator,
+  type InstanceLocation,
+  locateAccount,
+  type MemberAccessPort,
+  MemberRoleError,
+  type MemberSession,
+  memberRoleArn,
+  memberSession,
+  type SessionCredentials,
+} from "./accounts.js";
 export { type AttachRequest, type AttachResult, attach, mountCommand } from "./attach.js";
 export type {
   AuditRecord,

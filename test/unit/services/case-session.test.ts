@@ -56,6 +56,35 @@ describe("the case-session broker", () => {
     ]);
   });
 
+  it("assumes a member account's rig role for the same case when the deployment has member accounts", async () => {
+    const { port, assumed } = fakePort({ "eu-west-1": [RIG_INSTANCE] });
+    const members = { ...SETTINGS, memberAccounts: true };
+    const session = await issueCaseSession(
+      { callerArn: CALLER, role: "inspect", region: "eu-west-1", account: "222222222222" },
+      members,
+      port,
+    );
+    expect(session.roleArn).toBe("arn:aws:iam::222222222222:role/ops-rig-responder-inspect");
+    expect(assumed[0]?.tags).toEqual({
+      "ops-rig:case": "IR-2026-0042",
+      "ops-rig:origin": "rig",
+      "ops-rig:rig": RIG,
+    });
+    const refused = async (settings: typeof members, role: string, account: string) =>
+      issueCaseSession({ callerArn: CALLER, role, region: "eu-west-1", account }, settings, port).catch(
+        (e: unknown) => e,
+      );
+    expect(String(await refused(SETTINGS as typeof members, "inspect", "222222222222"))).toMatch(
+      /no member-account roles/,
+    );
+    expect(String(await refused(members, "inspect", "2222"))).toMatch(/account: "2222" is not a 12-digit/);
+    expect(String(await refused(members, "evidence-analyst", "222222222222"))).toMatch(
+      /security account only/,
+    );
+    expect(String(await refused(members, "quarantine", "222222222222"))).toMatch(/not one a rig may use/);
+    expect(assumed).toHaveLength(1);
+  });
+
   const refusals: [
     string,
     Partial<{ callerArn: string; role: string; region: string }>,
