@@ -324,8 +324,7 @@ const badInputs: BadInput[] = [
   },
   {
     name: "share: OU ARN of the wrong shape",
-    mutate: (f) =>
-      edit(f, PIPELINE, "copy:\n", `share:\n  organizationalUnits: [ou-ab12-cdef3456]\ncopy:\n`),
+    mutate: (f) => edit(f, PIPELINE, "copy:\n", `share:\n  organizationalUnits: [ou-ab12-cdef3456]\ncopy:\n`),
     file: PIPELINE,
     field: "share.organizationalUnits[0]",
     message: /expected an OU ARN/,
@@ -348,7 +347,12 @@ const badInputs: BadInput[] = [
   {
     name: "share: an account id that is not 12 digits",
     mutate: (f) =>
-      edit(f, PIPELINE, "copy:\n  concurrencyPerRegion: 5\n", `share:\n  accounts: ["12345"]\n${COPY_WITH_KEYS}`),
+      edit(
+        f,
+        PIPELINE,
+        "copy:\n  concurrencyPerRegion: 5\n",
+        `share:\n  accounts: ["12345"]\n${COPY_WITH_KEYS}`,
+      ),
     file: PIPELINE,
     field: "share.accounts[0]",
     message: /an AWS account id is 12 digits/,
