@@ -1,7 +1,7 @@
 import type { Arch, Base } from "../../src/config/bases.js";
 import { loadProject } from "../../src/config/load.js";
 import { REGION_PATTERN } from "../../src/config/schema.js";
-import type { PipelineSettings } from "../../src/config/types.js";
+import type { PipelineSettings, ShareSettings } from "../../src/config/types.js";
 import { ConfigError, type Problem } from "../../src/errors.js";
 import { renderProject } from "../../src/render/index.js";
 import { BREAK_GLASS_PATH } from "./names.js";
@@ -54,6 +54,8 @@ export interface DeploySettings {
   readonly parameterPrefix: string;
   /** From pipeline.yaml: customer KMS keys for AMI copies, by region. */
   readonly copyKmsKeys: Readonly<Record<string, string>>;
+  /** From pipeline.yaml: who the images and parameters are shared with (absent: nobody). */
+  readonly share?: ShareSettings;
 }
 
 /** A toolset's default line as its launch template launches it. */
@@ -296,6 +298,7 @@ export function readSettings(
     rigs: [],
     parameterPrefix: pipeline.parameterPrefix,
     copyKmsKeys: pipeline.copy.kmsKeys,
+    ...(pipeline.share ? { share: pipeline.share } : {}),
   };
 }
 
