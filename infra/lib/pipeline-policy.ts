@@ -392,9 +392,11 @@ function shareStatements(
     }),
   ];
   if (principals.length > 0) {
+    // ram:Principal and ram:ResourceArn are single-valued: the adapter names one principal and one
+    // resource per request, so each is authorized on its own.
     const withinTheOrganization = {
-      "ForAllValues:StringEquals": { "ram:Principal": principals },
-      "ForAllValues:StringLike": { "ram:ResourceArn": toolsetParameterArns },
+      StringEquals: { "ram:Principal": principals },
+      StringLike: { "ram:ResourceArn": toolsetParameterArns },
     };
     statements.push(
       new iam.PolicyStatement({

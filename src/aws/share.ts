@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   DescribeImageAttributeCommand,
   type EC2Client,
@@ -79,6 +80,35 @@ export function createShareAdapter(
     return entities;
   };
 
+  /** One principal or resource per call, each with its own token derived from the change's. */
+  const changeOneByOne = async (
+    region: string,
+    shareArn: string,
+    kind: "associate" | "disassociate",
+    change: { readonly principals: readonly string[]; readonly resources: readonly string[] },
+    clientToken: string,
+  ): Promise<void> => {
+    const items = [
+      ...change.principals.map((p) => ({ principals: [p] })),
+      ...change.resources.map((r) => ({ resourceArns: [r] })),
+    ];
+    for (const item of items) {
+      const token = `${clientToken.slice(0, 23)}-${createHash("sha256")
+        .update(`${kind}\n${JSON.stringify(item)}`)
+        .digest("hex")
+        .slice(0, 40)}`;
+      const input = { resourceShareArn: shareArn, ...item, clientToken: token };
+      await clients
+        .ram(region)
+        .send(
+          kind === "associate"
+            ? new AssociateResourceShareCommand(input)
+            : new DisassociateResourceShareCommand(input),
+          opts,
+        );
+    }
+  };
+
   return {
     launchPermissions: (region, imageId) =>
       awsCall("ec2", "DescribeImageAttribute", region, async () => {
@@ -157,11 +187,15 @@ export function createShareAdapter(
       }),
     createParameterShare: (region, input) =>
       awsCall("ram", "CreateResourceShare", region, async () => {
+        // At most one principal and one resource per request: RAM's condition keys (ram:Principal,
+        // ram:ResourceArn) are single-valued, so the pipeline's policy can pin each one exactly.
+        const [principal, ...principals] = input.principals;
+        const [resource, ...resources] = input.resources;
         const out = await clients.ram(region).send(
           new CreateResourceShareCommand({
             name: input.name,
-            ...(input.principals.length ? { principals: [...input.principals] } : {}),
-            ...(input.resources.length ? { resourceArns: [...input.resources] } : {}),
+            ...(principal ? { principals: [principal] } : {}),
+            ...(resource ? { resourceArns: [resource] } : {}),
             // Never outside the organization: RAM refuses principals that are not in it.
             allowExternalPrincipals: false,
             clientToken: input.clientToken,
@@ -169,31 +203,17 @@ export function createShareAdapter(
           }),
           opts,
         );
-        return out.resourceShare?.resourceShareArn ?? "";
+        const arn = out.resourceShare?.resourceShareArn ?? "";
+        await changeOneByOne(region, arn, "associate", { principals, resources }, input.clientToken);
+        return arn;
       }),
     associateParameterShare: (region, shareArn, change, clientToken) =>
-      awsCall("ram", "AssociateResourceShare", region, async () => {
-        await clients.ram(region).send(
-          new AssociateResourceShareCommand({
-            resourceShareArn: shareArn,
-            ...(change.principals.length ? { principals: [...change.principals] } : {}),
-            ...(change.resources.length ? { resourceArns: [...change.resources] } : {}),
-            clientToken,
-          }),
-          opts,
-        );
-      }),
+      awsCall("ram", "AssociateResourceShare", region, () =>
+        changeOneByOne(region, shareArn, "associate", change, clientToken),
+      ),
     disassociateParameterShare: (region, shareArn, change, clientToken) =>
-      awsCall("ram", "DisassociateResourceShare", region, async () => {
-        await clients.ram(region).send(
-          new DisassociateResourceShareCommand({
-            resourceShareArn: shareArn,
-            ...(change.principals.length ? { principals: [...change.principals] } : {}),
-            ...(change.resources.length ? { resourceArns: [...change.resources] } : {}),
-            clientToken,
-          }),
-          opts,
-        );
-      }),
+      awsCall("ram", "DisassociateResourceShare", region, () =>
+        changeOneByOne(region, shareArn, "disassociate", change, clientToken),
+      ),
   };
 }

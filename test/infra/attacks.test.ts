@@ -814,7 +814,7 @@ describe("a compromised pipeline with share: configured (iam-simulate)", { timeo
         action: "ram:CreateResourceShare",
         resource: "*",
         region: REGION,
-        context: shareRequest({ "ram:Principal": [SHARE.ou, "333333333333"] }),
+        context: shareRequest({ "ram:Principal": "333333333333" }),
       },
       {
         name: "share the parameters with external principals allowed",
@@ -841,7 +841,7 @@ describe("a compromised pipeline with share: configured (iam-simulate)", { timeo
         resource: "*",
         region: REGION,
         context: shareRequest({
-          "ram:ResourceArn": [`arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/ops-rig/break-glass/secret-id`],
+          "ram:ResourceArn": `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/ops-rig/break-glass/secret-id`,
         }),
       },
       {
@@ -851,7 +851,7 @@ describe("a compromised pipeline with share: configured (iam-simulate)", { timeo
         resource: parameterShare,
         region: REGION,
         context: {
-          ...shareRequest({ "ram:Principal": ["333333333333"] }),
+          ...shareRequest({ "ram:Principal": "333333333333" }),
           "ram:ResourceShareName": "payments-subnets",
           "ram:AllowsExternalPrincipals": "true",
         },
@@ -972,8 +972,8 @@ const parameterShare = `arn:aws:ram:${REGION}:${ACCOUNT}:resource-share/0f1e2d3c
 /** RAM's request keys for sharing `parameter` with the configured OU (external principals off). */
 function shareRequest(over: Record<string, string | string[]> = {}): Record<string, string | string[]> {
   return {
-    "ram:Principal": [SHARE.ou],
-    "ram:ResourceArn": [parameter],
+    "ram:Principal": SHARE.ou,
+    "ram:ResourceArn": parameter,
     "ram:RequestedAllowsExternalPrincipals": "false",
     ...over,
   };
@@ -1023,7 +1023,7 @@ const PIPELINE_REQUESTS: Record<string, Request> = {
   "ram:DisassociateResourceShare": {
     resource: parameterShare,
     region: REGION,
-    context: { "ram:ResourceShareName": "ops-rig-parameters", "ram:Principal": [SHARE.ou] },
+    context: { "ram:ResourceShareName": "ops-rig-parameters", "ram:Principal": SHARE.ou },
   },
   "ssm:PutResourcePolicy": { resource: parameter, region: REGION },
   "ssm:GetResourcePolicies": { resource: parameter, region: REGION },

@@ -114,9 +114,12 @@ let sharedRoot: string | undefined;
 export async function synthShared(overrides: Record<string, unknown> = {}): Promise<Synth> {
   if (!sharedRoot) {
     const files = await shippedFiles();
+    // Key ARNs (the simulations' copy key in eu-west-1), not aliases.
+    const key = (region: string) =>
+      `arn:aws:kms:${region}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
     const pipeline = (files.get("recipes/pipeline.yaml") ?? "").replace(
       "copy:\n  concurrencyPerRegion: 5\n",
-      `share:\n  organizationalUnits: [${SHARE.ou}]\n  accounts: ["${SHARE.account}"]\ncopy:\n  concurrencyPerRegion: 5\n  kmsKeys:\n    us-east-1: alias/ops-rig-ami\n    eu-west-1: alias/ops-rig-ami\n    ap-southeast-2: alias/ops-rig-ami\n`,
+      `share:\n  organizationalUnits: [${SHARE.ou}]\n  accounts: ["${SHARE.account}"]\ncopy:\n  concurrencyPerRegion: 5\n  kmsKeys:\n    us-east-1: ${key("us-east-1")}\n    eu-west-1: ${key("eu-west-1")}\n    ap-southeast-2: ${key("ap-southeast-2")}\n`,
     );
     if (!pipeline.includes("share:"))
       throw new Error("recipes/pipeline.yaml changed: the shared synth cannot add share:");
