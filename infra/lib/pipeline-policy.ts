@@ -392,11 +392,12 @@ function shareStatements(
     }),
   ];
   if (principals.length > 0) {
-    // ram:Principal and ram:ResourceArn are single-valued: the adapter names one principal and one
-    // resource per request, so each is authorized on its own.
+    // ram:Principal and ram:ResourceArn are single-valued: the adapter names at most one principal
+    // and one resource per request, so each is authorized on its own. IfExists: a request that adds
+    // only a principal (or only a parameter) has no value for the other key.
     const withinTheOrganization = {
-      StringEquals: { "ram:Principal": principals },
-      StringLike: { "ram:ResourceArn": toolsetParameterArns },
+      StringEqualsIfExists: { "ram:Principal": principals },
+      StringLikeIfExists: { "ram:ResourceArn": toolsetParameterArns },
     };
     statements.push(
       new iam.PolicyStatement({

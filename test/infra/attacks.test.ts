@@ -857,6 +857,18 @@ describe("a compromised pipeline with share: configured (iam-simulate)", { timeo
         },
       },
       {
+        name: "add only an outside account to the parameter share",
+        caller: pipeline,
+        action: "ram:AssociateResourceShare",
+        resource: parameterShare,
+        region: REGION,
+        context: {
+          "ram:Principal": "333333333333",
+          "ram:ResourceShareName": "ops-rig-parameters",
+          "ram:AllowsExternalPrincipals": "false",
+        },
+      },
+      {
         name: "grant the copy key to an account that is not configured",
         caller: pipeline,
         action: "kms:CreateGrant",
@@ -917,6 +929,30 @@ describe("a compromised pipeline with share: configured (iam-simulate)", { timeo
         resource: "*",
         region: REGION,
         context: shareRequest(),
+      },
+      {
+        name: "add only the OU to the parameter share (no resource in the request)",
+        caller: pipeline,
+        action: "ram:AssociateResourceShare",
+        resource: parameterShare,
+        region: REGION,
+        context: {
+          "ram:Principal": SHARE.ou,
+          "ram:ResourceShareName": "ops-rig-parameters",
+          "ram:AllowsExternalPrincipals": "false",
+        },
+      },
+      {
+        name: "add only ops-rig's parameter to the parameter share (no principal in the request)",
+        caller: pipeline,
+        action: "ram:AssociateResourceShare",
+        resource: parameterShare,
+        region: REGION,
+        context: {
+          "ram:ResourceArn": parameter,
+          "ram:ResourceShareName": "ops-rig-parameters",
+          "ram:AllowsExternalPrincipals": "false",
+        },
       },
     ]);
     expect(allowed.filter((r) => r.outcome !== "Allowed")).toEqual([]);

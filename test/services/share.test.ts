@@ -101,6 +101,26 @@ describe("sharing images and parameters with the organization (many accounts on 
     expect(world.aws.calls().filter((c) => c.mutating)).toEqual([]);
   });
 
+  it("through rebuilds and retention: the published AMI is always shared, never deregistered, launchable by the member", async () => {
+    const project = await sharedProject({ organizationalUnitArns: [OU_A], accountIds: [] });
+    const { world } = organizationWorld(project);
+    await converge(world, { trigger: "nightly" });
+    const seen = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      world.clock.advance(8 * 86_400_000);
+      await converge(world, { trigger: "nightly" });
+      for (const region of [HOME, EU]) {
+        const ami = published(world, region);
+        seen.add(ami);
+        expect(world.aws.image(ami)?.state, `${region} after rebuild ${i}`).toBe("available");
+        expect(world.aws.imageLaunchPermissions(ami)).toEqual([{ kind: "organizational-unit", id: OU_A }]);
+        expect(world.aws.member(IN_A).runInstance(region, resolveIn(world, region))).toMatch(/^i-/);
+      }
+    }
+    // Retention did deregister older shared AMIs (so the check above was not vacuous).
+    expect([...seen].filter((id) => world.aws.image(id) === undefined).length).toBeGreaterThan(0);
+  });
+
   it("an account id gets a named KMS grant per region (org and OU sharing needs the key policy instead)", async () => {
     const project = await sharedProject({ organizationalUnitArns: [], accountIds: [ALSO_B] });
     const { world, keys } = organizationWorld(project, policyFor([]));
