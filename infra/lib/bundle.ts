@@ -33,8 +33,11 @@ export interface LambdaBundle {
   readonly millis: number;
 }
 
-/** The most the pipeline Lambda's code may weigh (cold starts grow with it). */
-export const MAX_BUNDLE_BYTES = 1_000_000;
+/**
+ * The most the pipeline Lambda's code may weigh (cold starts grow with it). 1 MB until sharing with
+ * other accounts brought the KMS and RAM clients (about 57 KB after trimming): 1.05 MB.
+ */
+export const MAX_BUNDLE_BYTES = 1_050_000;
 
 /** esbuild settings every ops-rig Lambda bundle uses (the cold-import floor is bundled the same way). */
 export function lambdaBuildOptions(projectRoot: string, entry: string, outfile: string): BuildOptions {

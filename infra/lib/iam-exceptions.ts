@@ -33,6 +33,8 @@ export const RESOURCE_STAR_EXCEPTIONS: Readonly<Record<string, string>> = {
   "ssmmessages:CreateDataChannel": SSM_CHANNELS,
   "ssmmessages:OpenControlChannel": SSM_CHANNELS,
   "ssmmessages:OpenDataChannel": SSM_CHANNELS,
+  "ram:CreateResourceShare":
+    "CreateResourceShare has no resource type (Service Authorization Reference: AWS RAM); the statement is narrowed by ram:Principal to pipeline.yaml's share principals, ram:ResourceArn to ops-rig's toolset parameters and ram:RequestedAllowsExternalPrincipals false.",
 };
 
 /**

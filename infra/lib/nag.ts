@@ -52,6 +52,11 @@ export const WILDCARD_REASONS: readonly { readonly match: RegExp; readonly reaso
       "The pipeline's own parameter tree (<prefix>/<toolset>/<base>/<arch>/ami-id), the forensic instance's break-glass parameters under <prefix>/break-glass/, or the publishers' public base-image parameters (read-only).",
   },
   {
+    match: arnPattern("ram:\\*:ACCOUNT:resource-share\\/\\*"),
+    reason:
+      "RAM assigns resource-share ARNs (a UUID) at creation; the statements are narrowed to the share named ops-rig-parameters (ram:ResourceShareName), the configured regions, and for additions to pipeline.yaml's share principals, ops-rig's parameters and no external principals.",
+  },
+  {
     match: arnPattern("secretsmanager:\\*:ACCOUNT:secret:ops-rig\\/break-glass\\*"),
     reason:
       "Secrets Manager appends a random suffix to every secret ARN; only secrets named ops-rig/break-glass*, read-only.",

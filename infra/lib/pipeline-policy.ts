@@ -1,4 +1,6 @@
 import * as iam from "aws-cdk-lib/aws-iam";
+import type { ShareSettings } from "../../src/config/types.js";
+import { MEMBER_KEY_OPERATIONS, PARAMETER_SHARE_NAME } from "../../src/plan/share.js";
 import { type Arns, conditions, hasTag } from "./arns.js";
 import { BREAK_GLASS_PATH, IMAGE_BUILDER_ARN_TAG, IMAGE_BUILDER_NAME_PREFIX, TAGS } from "./names.js";
 
@@ -17,6 +19,8 @@ export interface PipelinePolicyInputs {
   readonly toolsets: readonly string[];
   /** The logs bucket: the full run reports go under `reports/` in it. */
   readonly logsBucketArn: string;
+  /** pipeline.yaml `share:`: the only principals images' keys and parameters may be shared with. */
+  readonly share?: ShareSettings;
 }
 
 /**
@@ -295,7 +299,128 @@ export function pipelineStatements(inputs: PipelinePolicyInputs): Record<string,
     ];
   });
 
-  return { ec2, "ssm-sns": ssmAndSns, imagebuilder: imageBuilder, kms };
+  return {
+    ec2,
+    "ssm-sns": ssmAndSns,
+    imagebuilder: imageBuilder,
+    kms,
+    share: shareStatements(inputs, toolsetParameterArns),
+  };
+}
+
+/**
+ * Sharing with other accounts of the organization (and unsharing). Reading is always allowed (a run
+ * after `share:` is removed must find what to unshare); what can be shared is pinned where AWS has
+ * condition keys for it: RAM to the configured principals, ops-rig's parameters and no external
+ * principals; KMS grants to the configured accounts' roots and the operations EC2 launches need.
+ * ModifyImageAttribute has no condition key for whom a launch permission names, so it is limited to
+ * ops-rig-tagged images (IAM cannot keep the pipeline from naming another account there: the account's
+ * "block public access for AMIs" setting and an SCP are the backstop, see README).
+ */
+function shareStatements(
+  inputs: PipelinePolicyInputs,
+  toolsetParameterArns: string[],
+): iam.PolicyStatement[] {
+  const { arns } = inputs;
+  const regional = arns.inRegions();
+  const share = inputs.share;
+  const principals = share
+    ? [
+        ...(share.organizationArn ? [share.organizationArn] : []),
+        ...share.organizationalUnitArns,
+        ...share.accountIds,
+      ]
+    : [];
+  const statements = [
+    new iam.PolicyStatement({
+      sid: "ReadAndChangeLaunchPermissionsOfOwnImages",
+      actions: ["ec2:DescribeImageAttribute", "ec2:ModifyImageAttribute"],
+      resources: [arns.ec2Public("image")],
+      conditions: conditions(regional, hasTag(TAGS.toolset)),
+    }),
+    new iam.PolicyStatement({
+      sid: "ReadParameterShares",
+      // RAM's Get calls over shares and associations have no resource-level permissions.
+      actions: ["ram:GetResourceShares", "ram:GetResourceShareAssociations"],
+      resources: ["*"],
+      conditions: regional,
+    }),
+    new iam.PolicyStatement({
+      sid: "UnshareParameters",
+      actions: ["ram:DisassociateResourceShare"],
+      resources: [arns.arn("ram", "*", arns.account, "resource-share/*")],
+      conditions: conditions(regional, { StringEquals: { "ram:ResourceShareName": PARAMETER_SHARE_NAME } }),
+    }),
+    new iam.PolicyStatement({
+      sid: "ParameterResourcePoliciesForRam",
+      actions: ["ssm:PutResourcePolicy", "ssm:GetResourcePolicies", "ssm:DeleteResourcePolicy"],
+      resources: toolsetParameterArns,
+    }),
+    ...copyKeyGroups(arns, inputs.copyKmsKeys).flatMap((group, index) => {
+      const suffix = index === 0 ? "" : String(index + 1);
+      return [
+        new iam.PolicyStatement({
+          sid: `ReadCopyKeyGrantsAndPolicy${suffix}`,
+          actions: ["kms:DescribeKey", "kms:ListGrants", "kms:GetKeyPolicy"],
+          resources: group.resources,
+          conditions: conditions(regional, group.conditions),
+        }),
+        new iam.PolicyStatement({
+          sid: `RevokeCopyKeyGrants${suffix}`,
+          actions: ["kms:RevokeGrant"],
+          resources: group.resources,
+          conditions: conditions(regional, group.conditions),
+        }),
+        ...(share && share.accountIds.length > 0
+          ? [
+              new iam.PolicyStatement({
+                sid: `GrantCopyKeysToSharedAccounts${suffix}`,
+                actions: ["kms:CreateGrant"],
+                resources: group.resources,
+                conditions: conditions(regional, group.conditions, {
+                  StringEquals: {
+                    "kms:GranteePrincipal": share.accountIds.map(
+                      (a) => `arn:${arns.partition}:iam::${a}:root`,
+                    ),
+                  },
+                  "ForAllValues:StringEquals": { "kms:GrantOperations": [...MEMBER_KEY_OPERATIONS] },
+                }),
+              }),
+            ]
+          : []),
+      ];
+    }),
+  ];
+  if (principals.length > 0) {
+    // ram:Principal and ram:ResourceArn are single-valued: the adapter names at most one principal
+    // and one resource per request, so each is authorized on its own. IfExists: a request that adds
+    // only a principal (or only a parameter) has no value for the other key.
+    const withinTheOrganization = {
+      StringEqualsIfExists: { "ram:Principal": principals },
+      StringLikeIfExists: { "ram:ResourceArn": toolsetParameterArns },
+    };
+    statements.push(
+      new iam.PolicyStatement({
+        sid: "ShareParametersWithTheConfiguredPrincipals",
+        // CreateResourceShare has no resource type: Resource * narrowed by RAM's request keys.
+        actions: ["ram:CreateResourceShare"],
+        resources: ["*"],
+        conditions: conditions(regional, withinTheOrganization, {
+          Bool: { "ram:RequestedAllowsExternalPrincipals": "false" },
+        }),
+      }),
+      new iam.PolicyStatement({
+        sid: "AddToTheParameterShare",
+        actions: ["ram:AssociateResourceShare"],
+        resources: [arns.arn("ram", "*", arns.account, "resource-share/*")],
+        conditions: conditions(regional, withinTheOrganization, {
+          StringEquals: { "ram:ResourceShareName": PARAMETER_SHARE_NAME },
+          Bool: { "ram:AllowsExternalPrincipals": "false" },
+        }),
+      }),
+    );
+  }
+  return statements;
 }
 
 interface KeyGroup {

@@ -25,6 +25,7 @@ export const CLIENT_SERVICE_PREFIX: Readonly<Record<string, string>> = {
   imagebuilder: "imagebuilder",
   iam: "iam",
   kms: "kms",
+  ram: "ram",
   s3: "s3",
   sqs: "sqs",
   "secrets-manager": "secretsmanager",
@@ -80,6 +81,18 @@ export const IMPLIED_ACTIONS: Readonly<
   "sns:Publish": {
     actions: ["kms:GenerateDataKey", "kms:Decrypt"],
     why: "the topic is encrypted with a customer key: publishers need it through SNS (SNS developer guide: sns-key-management)",
+  },
+  "ram:CreateResourceShare": {
+    actions: ["ssm:PutResourcePolicy", "ssm:GetResourcePolicies"],
+    why: "RAM shares a parameter by putting a resource policy on it with the caller's rights (Systems Manager user guide: parameter-store-shared-parameters, permissions to share)",
+  },
+  "ram:AssociateResourceShare": {
+    actions: ["ssm:PutResourcePolicy", "ssm:GetResourcePolicies"],
+    why: "as CreateResourceShare",
+  },
+  "ram:DisassociateResourceShare": {
+    actions: ["ssm:DeleteResourcePolicy", "ssm:GetResourcePolicies"],
+    why: "unsharing removes the parameter's resource policy with the caller's rights",
   },
   "imagebuilder:CreateComponent": {
     actions: ["imagebuilder:TagResource"],

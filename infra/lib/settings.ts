@@ -1,7 +1,7 @@
 import type { Arch, Base } from "../../src/config/bases.js";
 import { loadProject } from "../../src/config/load.js";
 import { REGION_PATTERN } from "../../src/config/schema.js";
-import type { PipelineSettings } from "../../src/config/types.js";
+import type { PipelineSettings, ShareSettings } from "../../src/config/types.js";
 import { ConfigError, type Problem } from "../../src/errors.js";
 import { renderProject } from "../../src/render/index.js";
 import { BREAK_GLASS_PATH } from "./names.js";
@@ -56,6 +56,8 @@ export interface DeploySettings {
   readonly copyKmsKeys: Readonly<Record<string, string>>;
   /** Member-account responder roles through a StackSet; undefined when no organization is configured. */
   readonly organization: OrganizationSettings | undefined;
+  /** From pipeline.yaml: who the images and parameters are shared with (absent: nobody). */
+  readonly share?: ShareSettings;
 }
 
 /** Where the member-account responder roles go, and where they may act. */
@@ -319,6 +321,7 @@ export function readSettings(
     parameterPrefix: pipeline.parameterPrefix,
     copyKmsKeys: pipeline.copy.kmsKeys,
     organization,
+    ...(pipeline.share ? { share: pipeline.share } : {}),
   };
 }
 

@@ -260,6 +260,7 @@ export class OpsRigStack extends Stack {
       buildRoleArn: this.buildRole.roleArn,
       buildInstanceProfileArn,
       copyKmsKeys: settings.copyKmsKeys,
+      ...(settings.share ? { share: settings.share } : {}),
       toolsets: settings.toolsets,
       logsBucketArn: this.logsBucket.bucketArn,
     });

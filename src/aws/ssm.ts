@@ -62,7 +62,7 @@ export function createSsmAdapter(
           throw error;
         }
       }),
-    putImageParameter: (region, name, value, description) =>
+    putImageParameter: (region, name, value, description, tier) =>
       awsCall("ssm", "PutParameter", region, async () => {
         const out = await client(region).send(
           new PutParameterCommand({
@@ -73,7 +73,8 @@ export function createSsmAdapter(
             DataType: "aws:ec2:image",
             Overwrite: true,
             Description: description,
-            Tier: "Standard",
+            // Shared parameters must be advanced (and an advanced one cannot be written as standard).
+            Tier: tier ?? "Standard",
           }),
           opts,
         );

@@ -63,9 +63,19 @@ export function parseProject(files: ReadonlyMap<string, string>): ProjectConfig 
     const source = parseYamlSource(PIPELINE_FILE, pipelineText);
     const parsed = validate(source, pipelineSchema, problems);
     if (parsed) {
+      const { share, ...rest } = parsed;
       pipeline = {
         file: PIPELINE_FILE,
-        ...parsed,
+        ...rest,
+        ...(share
+          ? {
+              share: {
+                ...(share.organization ? { organizationArn: share.organization } : {}),
+                organizationalUnitArns: share.organizationalUnits ?? [],
+                accountIds: share.accounts ?? [],
+              },
+            }
+          : {}),
         copy: { concurrencyPerRegion: parsed.copy.concurrencyPerRegion, kmsKeys: parsed.copy.kmsKeys ?? {} },
         build: dropUndefined(parsed.build),
         source,

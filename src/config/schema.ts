@@ -177,73 +177,158 @@ export type ToolsetInput = z.output<typeof toolsetSchema>;
 
 const PARAMETER_PREFIX_PATTERN = /^(\/[a-zA-Z0-9_.-]+)+$/;
 
-export const pipelineSchema = z
-  .strictObject({
-    homeRegion: regionSchema,
-    targetRegions: uniqueList(regionSchema, "region"),
-    parameterPrefix: z
+/** `arn:aws:organizations::<management-account>:organization/o-<10-32 chars>` (Organizations API reference). */
+export const ORGANIZATION_ARN_PATTERN =
+  /^arn:aws(-cn|-us-gov)?:organizations::(\d{12}):organization\/(o-[a-z0-9]{10,32})$/;
+/** `arn:aws:organizations::<management-account>:ou/o-<id>/ou-<root 4-32>-<8-32>`. */
+export const OU_ARN_PATTERN =
+  /^arn:aws(-cn|-us-gov)?:organizations::(\d{12}):ou\/(o-[a-z0-9]{10,32})\/(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})$/;
+
+/** The AWS-managed EBS key: snapshots encrypted with it cannot be shared with another account. */
+export function isAwsManagedEbsKey(key: string): boolean {
+  return /^(arn:[^:]+:kms:[^:]+:\d{12}:)?alias\/aws\/ebs$/.test(key);
+}
+
+const shareSchema = z.strictObject({
+  organization: z
+    .string()
+    .regex(ORGANIZATION_ARN_PATTERN, {
+      message:
+        "expected an organization ARN: arn:aws:organizations::<management-account>:organization/o-xxxxxxxxxx",
+    })
+    .optional(),
+  organizationalUnits: uniqueList(
+    z.string().regex(OU_ARN_PATTERN, {
+      message:
+        "expected an OU ARN: arn:aws:organizations::<management-account>:ou/o-xxxxxxxxxx/ou-xxxx-xxxxxxxx",
+    }),
+    "organizational unit",
+  ).optional(),
+  accounts: uniqueList(
+    z.string().regex(/^\d{12}$/, { message: "an AWS account id is 12 digits (quote it in YAML)" }),
+    "account",
+  ).optional(),
+});
+
+const pipelineSchemaBase = z.strictObject({
+  homeRegion: regionSchema,
+  targetRegions: uniqueList(regionSchema, "region"),
+  parameterPrefix: z
+    .string()
+    .regex(PARAMETER_PREFIX_PATTERN, {
+      message: 'expected a path like "/ops-rig" (letters, digits, _ . -)',
+    })
+    .refine((prefix) => !/^\/(aws|ssm)/i.test(prefix), {
+      message: 'parameter names may not start with "aws" or "ssm"',
+    })
+    // <prefix>/<toolset>/<base>/<arch>/ami-id must stay within SSM's 15 levels.
+    .refine((prefix) => prefix.split("/").length - 1 <= 11, {
+      message: "too deep: parameters allow 15 levels in all",
+    }),
+  retention: z.strictObject({
+    keep: z.int().min(2, { message: "keep at least 2 (the published AMI and its rollback)" }).max(100),
+    gracePeriod: durationSchema,
+  }),
+  notifications: z.strictObject({
+    topic: z.string().min(1),
+  }),
+  build: z.strictObject({
+    instanceProfileName: z
       .string()
-      .regex(PARAMETER_PREFIX_PATTERN, {
-        message: 'expected a path like "/ops-rig" (letters, digits, _ . -)',
-      })
-      .refine((prefix) => !/^\/(aws|ssm)/i.test(prefix), {
-        message: 'parameter names may not start with "aws" or "ssm"',
-      })
-      // <prefix>/<toolset>/<base>/<arch>/ami-id must stay within SSM's 15 levels.
-      .refine((prefix) => prefix.split("/").length - 1 <= 11, {
-        message: "too deep: parameters allow 15 levels in all",
-      }),
-    retention: z.strictObject({
-      keep: z.int().min(2, { message: "keep at least 2 (the published AMI and its rollback)" }).max(100),
-      gracePeriod: durationSchema,
-    }),
-    notifications: z.strictObject({
-      topic: z.string().min(1),
-    }),
-    build: z.strictObject({
-      instanceProfileName: z
-        .string()
-        .regex(/^[\w+=,.@-]{1,128}$/, { message: "not an IAM instance profile name" }),
-      notificationTopic: z.string().min(1),
-      securityGroupIds: z
-        .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, { message: "not a security group id" }))
-        .optional(),
-      subnetId: z
-        .string()
-        .regex(/^subnet-[0-9a-f]{8,17}$/, { message: "not a subnet id" })
-        .optional(),
-      terminateInstanceOnFailure: z.boolean(),
-      logsBucket: z
-        .string()
-        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "not an S3 bucket name" })
-        .optional(),
-      failureBackoff: durationSchema,
-    }),
-    copy: z.strictObject({
-      concurrencyPerRegion: z.int().min(1).max(50),
-      kmsKeys: z.record(regionSchema, z.string().min(1)).optional(),
-    }),
-    /** Regions newer than ops-rig's region list, used on purpose. */
-    confirm: z
-      .strictObject({
-        unlistedRegions: uniqueList(regionSchema, "region"),
-      })
+      .regex(/^[\w+=,.@-]{1,128}$/, { message: "not an IAM instance profile name" }),
+    notificationTopic: z.string().min(1),
+    securityGroupIds: z
+      .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, { message: "not a security group id" }))
       .optional(),
-  })
-  .superRefine((pipeline, ctx) => {
-    checkRegions(pipeline, ctx);
-    for (const region of Object.keys(pipeline.copy.kmsKeys ?? {})) {
-      if (!pipeline.targetRegions.includes(region) && region !== pipeline.homeRegion) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["copy", "kmsKeys", region],
-          message: `"${region}" is not a target region`,
-        });
-      }
+    subnetId: z
+      .string()
+      .regex(/^subnet-[0-9a-f]{8,17}$/, { message: "not a subnet id" })
+      .optional(),
+    terminateInstanceOnFailure: z.boolean(),
+    logsBucket: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "not an S3 bucket name" })
+      .optional(),
+    failureBackoff: durationSchema,
+  }),
+  copy: z.strictObject({
+    concurrencyPerRegion: z.int().min(1).max(50),
+    kmsKeys: z.record(regionSchema, z.string().min(1)).optional(),
+  }),
+  /** Other accounts of the organization that may launch the images and read the parameters. */
+  share: shareSchema.optional(),
+  /** Regions newer than ops-rig's region list, used on purpose. */
+  confirm: z
+    .strictObject({
+      unlistedRegions: uniqueList(regionSchema, "region"),
+    })
+    .optional(),
+});
+
+export const pipelineSchema = pipelineSchemaBase.superRefine((pipeline, ctx) => {
+  checkRegions(pipeline, ctx);
+  for (const region of Object.keys(pipeline.copy.kmsKeys ?? {})) {
+    if (!pipeline.targetRegions.includes(region) && region !== pipeline.homeRegion) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["copy", "kmsKeys", region],
+        message: `"${region}" is not a target region`,
+      });
     }
-  });
+  }
+  checkShare(pipeline, ctx);
+});
 
 export type PipelineInput = z.output<typeof pipelineSchema>;
+
+/**
+ * Sharing needs somebody to share with, one organization, and AMIs the other accounts can decrypt:
+ * the recipes always encrypt, and snapshots under the AWS-managed `aws/ebs` key cannot be shared
+ * with another account at all (EC2 user guide: sharing an AMI with encrypted snapshots), so every
+ * region needs a customer managed key in `copy.kmsKeys`.
+ */
+function checkShare(pipeline: z.output<typeof pipelineSchemaBase>, ctx: z.RefinementCtx): void {
+  const share = pipeline.share;
+  if (!share) return;
+  const ous = share.organizationalUnits ?? [];
+  if (!share.organization && ous.length === 0 && (share.accounts ?? []).length === 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["share"],
+      message: "share with something: organization, organizationalUnits or accounts (or remove `share`)",
+    });
+    return;
+  }
+  const org = share.organization ? ORGANIZATION_ARN_PATTERN.exec(share.organization) : null;
+  const first = org ?? (ous[0] ? OU_ARN_PATTERN.exec(ous[0]) : null);
+  ous.forEach((ou, index) => {
+    const match = OU_ARN_PATTERN.exec(ou);
+    if (!match || !first) return;
+    if (match[2] !== first[2] || match[3] !== first[3])
+      ctx.addIssue({
+        code: "custom",
+        path: ["share", "organizationalUnits", index],
+        message: `${match[4]} is in organization ${match[3]} (management account ${match[2]}), not ${first[3]} (${first[2]}): ops-rig shares within one organization`,
+      });
+  });
+  const keys = pipeline.copy.kmsKeys ?? {};
+  const regions = [...new Set([pipeline.homeRegion, ...pipeline.targetRegions])];
+  const missing = regions.filter((region) => !keys[region]);
+  if (missing.length > 0)
+    ctx.addIssue({
+      code: "custom",
+      path: ["share"],
+      message: `shared AMIs need a customer managed KMS key in every region: without copy.kmsKeys for ${missing.join(", ")} they are encrypted with the AWS-managed aws/ebs key, which cannot be shared with other accounts`,
+    });
+  for (const [region, key] of Object.entries(keys))
+    if (isAwsManagedEbsKey(key))
+      ctx.addIssue({
+        code: "custom",
+        path: ["copy", "kmsKeys", region],
+        message:
+          "alias/aws/ebs is the AWS-managed EBS key: AMIs encrypted with it cannot be shared with other accounts (use a customer managed key)",
+      });
+}
 
 /**
  * Every region must be one AWS lists, in the home region's partition (copies and parameters do not

@@ -72,7 +72,16 @@ export interface PipelineSettings {
     readonly concurrencyPerRegion: number;
     readonly kmsKeys: Readonly<Record<string, string>>;
   };
+  /** Absent: nothing is shared (and whatever ops-rig shared before is unshared). */
+  readonly share?: ShareSettings;
   readonly source: YamlSource;
+}
+
+/** Who else may launch the images and read the parameters (`share:` in pipeline.yaml). */
+export interface ShareSettings {
+  readonly organizationArn?: string;
+  readonly organizationalUnitArns: readonly string[];
+  readonly accountIds: readonly string[];
 }
 
 /** An AWSTOE document template as read from `components/<name>.yaml`. */

@@ -1,7 +1,12 @@
 import type { PipelineSettings, Toolset } from "../config/types.js";
 import { asOpsRigError, InvariantError, type OpsRigError, UsageError } from "../errors.js";
 import type { ServiceEvents } from "../events.js";
-import { buildClientToken, copyClientToken, shortFingerprint } from "../plan/fingerprint.js";
+import {
+  buildClientToken,
+  copyClientToken,
+  shareClientToken,
+  shortFingerprint,
+} from "../plan/fingerprint.js";
 import { lineTags, TAG } from "../plan/index.js";
 import type { Action } from "../plan/types.js";
 import type { RenderedComponent } from "../render/index.js";
@@ -79,7 +84,10 @@ export function laneOf(
     case "tag":
     case "deprecate":
     case "deregister":
+    case "share":
       return { key: `ec2:${action.region}`, size: LANES.ec2PerRegion };
+    case "share-region":
+      return { key: `ssm:${action.region}`, size: LANES.publishesPerRegion };
     default:
       return undefined;
   }
@@ -203,6 +211,7 @@ async function perform(ctx: ApplyContext, action: PerformedAction): Promise<stri
         tags: action.tags,
         label: action.label,
         description: pipelineDescription(action.line),
+        ...(action.tier ? { tier: action.tier } : {}),
       });
       return `${action.imageId} → ${published
         .map((p) => `${p.name} v${p.version}${p.version !== p.reported ? ` (reported v${p.reported})` : ""}`)
@@ -217,10 +226,98 @@ async function perform(ctx: ApplyContext, action: PerformedAction): Promise<stri
     case "deregister":
       await ports.ec2.deregisterImage(action.region, action.imageId);
       return `${action.imageId} deregistered with its snapshots`;
+    case "share":
+      return shareImages(ctx, action);
+    case "share-region":
+      return shareRegion(ctx, action);
     default: {
       // A new action kind must be handled here: this line stops compiling until it is.
       const unhandled: never = action;
       throw new InvariantError(`no way to apply action ${JSON.stringify(unhandled)}`);
     }
   }
+}
+
+function sharePort(ctx: ApplyContext) {
+  if (!ctx.ports.share) throw new InvariantError("planned sharing without a share port");
+  return ctx.ports.share;
+}
+
+/**
+ * Tag first (`ops-rig:shared`: from then on every run reads the AMI's permissions, so a crash after
+ * the next call is still seen and unsharing finds it), then one ModifyImageAttribute per AMI.
+ */
+async function shareImages(ctx: ApplyContext, action: Extract<Action, { kind: "share" }>): Promise<string> {
+  const share = sharePort(ctx);
+  const done: string[] = [];
+  for (const image of action.images) {
+    if (image.tag)
+      await ctx.ports.ec2.createTags(action.region, image.imageId, { [TAG.shared]: ctx.now().toISOString() });
+    await share.modifyLaunchPermissions(action.region, image.imageId, image.add, image.remove);
+    done.push(`${image.imageId} (+${image.add.length} -${image.remove.length})`);
+  }
+  return `launch permissions of ${done.join(", ")}`;
+}
+
+/**
+ * Parameters are promoted to the advanced tier (same value) before they join the RAM share: only
+ * advanced parameters can be shared. Then the share is created or its associations changed, each
+ * call with a token derived from its content, so a re-run after a crash repeats it harmlessly.
+ */
+async function shareRegion(
+  ctx: ApplyContext,
+  action: Extract<Action, { kind: "share-region" }>,
+): Promise<string> {
+  const share = sharePort(ctx);
+  const { region } = action;
+  const done: string[] = [];
+  const parameters = action.parameters;
+  if (parameters) {
+    for (const p of parameters.promote)
+      await ctx.ports.ssm.putImageParameter(
+        region,
+        p.name,
+        p.value,
+        `${pipelineDescription(action.line).split(";")[0]}; advanced tier for sharing`,
+        "Advanced",
+      );
+    if (!parameters.shareArn) {
+      const arn = await share.createParameterShare(region, {
+        name: parameters.name,
+        principals: parameters.addPrincipals,
+        resources: parameters.addResources,
+        clientToken: shareClientToken(region, "create", [
+          ...parameters.addPrincipals,
+          ...parameters.addResources,
+        ]),
+      });
+      done.push(`created ${arn}`);
+    } else {
+      const add = { principals: parameters.addPrincipals, resources: parameters.addResources };
+      const remove = { principals: parameters.removePrincipals, resources: parameters.removeResources };
+      if (add.principals.length || add.resources.length)
+        await share.associateParameterShare(
+          region,
+          parameters.shareArn,
+          add,
+          shareClientToken(region, "associate", [...add.principals, ...add.resources]),
+        );
+      if (remove.principals.length || remove.resources.length)
+        await share.disassociateParameterShare(
+          region,
+          parameters.shareArn,
+          remove,
+          shareClientToken(region, "disassociate", [...remove.principals, ...remove.resources]),
+        );
+      done.push(`updated ${parameters.shareArn}`);
+    }
+  }
+  if (action.key) {
+    for (const account of action.key.grantAccounts)
+      await share.createKeyGrant(region, action.key.arn, account);
+    for (const grant of action.key.revokeGrants)
+      await share.revokeKeyGrant(region, action.key.arn, grant.grantId);
+    done.push(`key grants +${action.key.grantAccounts.length} -${action.key.revokeGrants.length}`);
+  }
+  return done.join("; ");
 }

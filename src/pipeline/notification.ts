@@ -132,7 +132,16 @@ function largest(max: number, ok: (n: number) => boolean): number {
   return low;
 }
 
-const CHANGE_KINDS: readonly ActionKind[] = ["build", "copy", "tag", "publish", "deprecate", "deregister"];
+const CHANGE_KINDS: readonly ActionKind[] = [
+  "build",
+  "copy",
+  "tag",
+  "publish",
+  "deprecate",
+  "deregister",
+  "share",
+  "share-region",
+];
 function isChange(kind: ActionKind): boolean {
   return CHANGE_KINDS.includes(kind);
 }

@@ -5,7 +5,17 @@ import type { ServiceEvents } from "../events.js";
 import { contentFingerprint } from "../plan/fingerprint.js";
 import { AMI_NAME_FILTER, TAG } from "../plan/names.js";
 import { amisOfLine, desiredFingerprint, regionsOf } from "../plan/plan.js";
-import type { BaseLookup, BuildRecord, Observed, ObservedLine, ObservedRegion } from "../plan/types.js";
+import { PARAMETER_SHARE_NAME, shareable } from "../plan/share.js";
+import type {
+  BaseLookup,
+  BuildRecord,
+  LaunchPermission,
+  Observed,
+  ObservedLine,
+  ObservedRegion,
+  ObservedSharing,
+  OurAmi,
+} from "../plan/types.js";
 import { type LineKey, type RenderedComponent, renderRecipe } from "../render/index.js";
 import { baseKey, discoverBases } from "./bases.js";
 import type { PipelinePorts, RegionInfo } from "./ports.js";
@@ -97,7 +107,8 @@ export async function observe(input: ObserveInput): Promise<Observed> {
           ports.ec2.listOwnImages(region, AMI_NAME_FILTER),
           ports.ssm.getParametersByPath(region, pipeline.parameterPrefix),
         ]);
-        return { region, amis, parameters: new Map(parameters.map((p) => [p.name, p])) };
+        const shared = await observeSharing(ports, pipeline, region, amis);
+        return { region, amis, parameters: new Map(parameters.map((p) => [p.name, p])), ...shared };
       } catch (thrown) {
         const error = asOpsRigError(thrown);
         events({ type: "region-unobservable", region, error });
@@ -172,4 +183,53 @@ async function buildsOfContent(
   const imageVersionArn = recipe.arn.replace(":image-recipe/", ":image/");
   const builds = await ports.imageBuilder.listImageBuilds(imageVersionArn);
   return builds.filter((b) => b.tags[TAG.content] === content);
+}
+
+/** DescribeImageAttribute calls in flight at once per region (EC2's describe rate is generous). */
+const LAUNCH_PERMISSION_READS = 8;
+
+/**
+ * What is shared in a region. Read only where something is or was shared: with `share:` configured,
+ * or when an AMI carries `ops-rig:shared` (so removing `share:` still finds what to unshare); a run
+ * that never shared anything makes no extra call. A failure leaves sharing for the next run.
+ */
+async function observeSharing(
+  ports: PipelinePorts,
+  pipeline: PipelineSettings,
+  region: string,
+  amis: readonly OurAmi[],
+): Promise<{ sharing?: ObservedSharing; sharingError?: string }> {
+  const tagged = amis.filter((a) => a.tags[TAG.shared] !== undefined && a.state !== "deregistered");
+  if (!pipeline.share && tagged.length === 0) return {};
+  const share = ports.share;
+  if (!share) return pipeline.share ? { sharingError: "this run has no way to share (no share port)" } : {};
+  try {
+    const look = new Map<string, OurAmi>();
+    for (const ami of tagged) look.set(ami.imageId, ami);
+    if (pipeline.share)
+      for (const ami of amis.filter((a) => a.tags[TAG.toolset] && shareable(a))) look.set(ami.imageId, ami);
+    const ids = [...look.keys()];
+    const permissions = new Map<string, readonly LaunchPermission[]>();
+    for (let i = 0; i < ids.length; i += LAUNCH_PERMISSION_READS) {
+      const batch = ids.slice(i, i + LAUNCH_PERMISSION_READS);
+      const read = await Promise.all(batch.map((id) => share.launchPermissions(region, id)));
+      batch.forEach((id, index) => {
+        permissions.set(id, read[index] ?? []);
+      });
+    }
+    const keyId = pipeline.copy.kmsKeys[region];
+    const [parameterShare, key] = await Promise.all([
+      share.findParameterShare(region, PARAMETER_SHARE_NAME),
+      keyId ? share.describeKey(region, keyId) : Promise.resolve(undefined),
+    ]);
+    return {
+      sharing: {
+        launchPermissions: permissions,
+        ...(parameterShare ? { parameterShare } : {}),
+        ...(key ? { key } : {}),
+      },
+    };
+  } catch (thrown) {
+    return { sharingError: errorMessage(asOpsRigError(thrown)) };
+  }
 }

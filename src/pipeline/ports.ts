@@ -1,4 +1,12 @@
-import type { AmiState, BuildRecord, OurAmi, ParameterValue } from "../plan/types.js";
+import type {
+  AmiState,
+  BuildRecord,
+  KeyGrant,
+  LaunchPermission,
+  OurAmi,
+  ParameterShare,
+  ParameterValue,
+} from "../plan/types.js";
 import type { BlockDeviceMapping } from "../render/recipe.js";
 import type { SnsPublishBody } from "./notification.js";
 
@@ -80,8 +88,17 @@ export interface SsmPort {
   /** Every parameter under a path, recursively, all pages. */
   getParametersByPath(region: string, path: string): Promise<readonly ParameterValue[]>;
   getParameter(region: string, name: string): Promise<ParameterValue | undefined>;
-  /** PutParameter as `String` with `DataType: aws:ec2:image`, overwriting; returns the version AWS reported. */
-  putImageParameter(region: string, name: string, value: string, description: string): Promise<number>;
+  /**
+   * PutParameter as `String` with `DataType: aws:ec2:image`, overwriting; returns the version AWS
+   * reported. `Advanced` where the parameter is shared through RAM (only advanced ones can be).
+   */
+  putImageParameter(
+    region: string,
+    name: string,
+    value: string,
+    description: string,
+    tier?: "Advanced",
+  ): Promise<number>;
   labelParameterVersion(
     region: string,
     name: string,
@@ -200,6 +217,50 @@ export interface ImageBuilderPort {
   tagResource(arn: string, tags: Readonly<Record<string, string>>): Promise<void>;
 }
 
+/** Sharing images and parameters with other accounts: EC2 launch permissions, KMS grants, AWS RAM. */
+export interface SharePort {
+  /** DescribeImageAttribute launchPermission. */
+  launchPermissions(region: string, imageId: string): Promise<readonly LaunchPermission[]>;
+  /** ModifyImageAttribute LaunchPermission Add/Remove (adding what is there, removing what is not: no-ops). */
+  modifyLaunchPermissions(
+    region: string,
+    imageId: string,
+    add: readonly LaunchPermission[],
+    remove: readonly LaunchPermission[],
+  ): Promise<void>;
+  /** The key (id, ARN or alias) resolved to its ARN, ops-rig's grants on it, and its policy. */
+  describeKey(
+    region: string,
+    key: string,
+  ): Promise<{ readonly arn: string; readonly grants: readonly KeyGrant[]; readonly policy?: string }>;
+  /** CreateGrant named `ops-rig-share-<account>` (the name makes a retry return the same grant). */
+  createKeyGrant(region: string, keyArn: string, accountId: string): Promise<string>;
+  revokeKeyGrant(region: string, keyArn: string, grantId: string): Promise<void>;
+  /** This account's active resource share of that name, with its principals and resources. */
+  findParameterShare(region: string, name: string): Promise<ParameterShare | undefined>;
+  createParameterShare(
+    region: string,
+    input: {
+      readonly name: string;
+      readonly principals: readonly string[];
+      readonly resources: readonly string[];
+      readonly clientToken: string;
+    },
+  ): Promise<string>;
+  associateParameterShare(
+    region: string,
+    shareArn: string,
+    change: { readonly principals: readonly string[]; readonly resources: readonly string[] },
+    clientToken: string,
+  ): Promise<void>;
+  disassociateParameterShare(
+    region: string,
+    shareArn: string,
+    change: { readonly principals: readonly string[]; readonly resources: readonly string[] },
+    clientToken: string,
+  ): Promise<void>;
+}
+
 /** Everything the pipeline talks to. */
 export interface PipelinePorts {
   readonly ec2: Ec2Port;
@@ -207,6 +268,8 @@ export interface PipelinePorts {
   readonly sns: SnsPort;
   readonly sts: StsPort;
   readonly imageBuilder: ImageBuilderPort;
+  /** Absent in tests that share nothing; a run with `share:` configured then fails to observe it. */
+  readonly share?: SharePort;
   /** Absent where no bucket can be written (the report then lives in the run's log only). */
   readonly reports?: ReportStorePort;
 }

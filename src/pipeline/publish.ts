@@ -19,6 +19,8 @@ export interface PublishRequest {
   readonly label: string;
   /** Parameter description: who published and why (a rollback records what it rolled back from). */
   readonly description: string;
+  /** Where parameters are shared through RAM they are advanced, and stay so. */
+  readonly tier?: "Advanced";
 }
 
 export interface PublishedParameter {
@@ -50,7 +52,7 @@ export async function publishImage(
       if (parameter.version !== undefined && parameter.version >= SSM_HISTORY_LIMIT - 1) {
         await releaseOldestLabels(ports, region, parameter.name, parameter.version);
       }
-      return ssm.putImageParameter(region, parameter.name, imageId, request.description);
+      return ssm.putImageParameter(region, parameter.name, imageId, request.description, request.tier);
     }),
   );
   const names = request.parameters.map((p) => p.name);

@@ -69,7 +69,16 @@ export interface ReconcileResult {
 }
 
 /** Actions that move a line forward (a pass with none of them means the run has converged or must wait). */
-const PROGRESS: readonly Action["kind"][] = ["build", "copy", "tag", "publish", "deprecate", "deregister"];
+const PROGRESS: readonly Action["kind"][] = [
+  "build",
+  "copy",
+  "tag",
+  "publish",
+  "deprecate",
+  "deregister",
+  "share",
+  "share-region",
+];
 
 /** Observe the world and decide: what `ops-rig plan` shows and every pass starts with. Changes nothing. */
 export async function observeAndPlan(

@@ -28,3 +28,8 @@ export function copyClientToken(fingerprint: string, region: string, attempt: nu
 export function shortFingerprint(fingerprint: string): string {
   return fingerprint.slice(0, 12);
 }
+
+/** RAM client token (≤ 64 chars): the same change in the same region always carries the same token. */
+export function shareClientToken(region: string, operation: string, items: readonly string[]): string {
+  return `ops-rig-${sha256Hex([region, operation, ...[...items].sort()].join("\n")).slice(0, 40)}`;
+}

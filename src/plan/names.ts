@@ -22,6 +22,11 @@ export const TAG = {
    * never publishes them again even if the rollback is interrupted before it withdraws them.
    */
   rollback: "ops-rig:rollback",
+  /**
+   * Set before ops-rig first adds a launch permission to an AMI: such AMIs have their permissions
+   * read every run, so removing `share:` unshares them.
+   */
+  shared: "ops-rig:shared",
   /** Image Builder image tag: the failure was already notified. */
   notified: "ops-rig:notified",
   /** Image recipe tag: sha256 of the recipe shape, so unchanged recipes reuse their version. */

@@ -10,6 +10,7 @@ import {
   TAG,
 } from "./names.js";
 import { builtAt, planRetention } from "./retention.js";
+import { planSharing } from "./share.js";
 import {
   type Action,
   BUILD_IN_FLIGHT,
@@ -57,6 +58,12 @@ export function plan(input: PlanInput): Plan {
     actions.push(...lineActions);
     statuses.push(...lineStatuses);
   }
+  const publishing = new Set(
+    actions.flatMap((a) =>
+      a.kind === "publish" ? a.parameters.map((p) => `${a.region}\u0000${p.name}`) : [],
+    ),
+  );
+  actions.push(...planSharing({ pipeline, toolsets: input.toolsets, observed, publishing }));
   return { actions, lines: statuses };
 }
 
@@ -479,6 +486,7 @@ function planPublish(ctx: LineContext, region: ObservedRegion, ami: OurAmi, why:
     })),
     tags: publishedTag,
     label: buildLabel(builtAt(ami)),
+    ...(ctx.pipeline.share || region.sharing?.parameterShare ? { tier: "Advanced" as const } : {}),
     reason: `${why}: ${stale.map((s) => `${s.name} ${s.current?.value ?? "(new)"} → ${ami.imageId}`).join(", ")}`,
   });
 }

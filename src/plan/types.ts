@@ -86,6 +86,36 @@ export interface ParameterValue {
   readonly version: number;
 }
 
+/** Who may launch an AMI besides its owner, as EC2's LaunchPermission says it. */
+export interface LaunchPermission {
+  readonly kind: "organization" | "organizational-unit" | "account" | "public";
+  /** The organization or OU ARN, the account id, or `all`. */
+  readonly id: string;
+}
+
+/** ops-rig's grant on a copy key for one member account (named `ops-rig-share-<account>`). */
+export interface KeyGrant {
+  readonly grantId: string;
+  readonly accountId: string;
+}
+
+/** The region's AWS RAM resource share of ops-rig's parameters (by name, owned by this account). */
+export interface ParameterShare {
+  readonly arn: string;
+  readonly principals: readonly string[];
+  /** Parameter ARNs associated with the share. */
+  readonly resources: readonly string[];
+}
+
+/** What is shared in a region. */
+export interface ObservedSharing {
+  /** Launch permissions of the AMIs that were looked at (shared ones and, when sharing, all available). */
+  readonly launchPermissions: ReadonlyMap<string, readonly LaunchPermission[]>;
+  readonly parameterShare?: ParameterShare;
+  /** The region's copy key (from `copy.kmsKeys`), resolved to its ARN, its ops-rig grants and its policy. */
+  readonly key?: { readonly arn: string; readonly grants: readonly KeyGrant[]; readonly policy?: string };
+}
+
 export interface ObservedRegion {
   readonly region: string;
   /** Set when the region could not be observed (disabled, not opted in, unreachable): its actions are skipped. */
@@ -94,6 +124,10 @@ export interface ObservedRegion {
   readonly retryable?: boolean;
   readonly amis: readonly OurAmi[];
   readonly parameters: ReadonlyMap<string, ParameterValue>;
+  /** Absent when sharing was not observed (no share port, or the region could not be observed). */
+  readonly sharing?: ObservedSharing;
+  /** Set when the sharing state could not be read: sharing in this region waits for the next run. */
+  readonly sharingError?: string;
 }
 
 export interface ObservedLine {
@@ -167,6 +201,44 @@ export type Action =
       readonly tags: Readonly<Record<string, string>>;
       /** Parameter version label: the image's build date, so history reads as a build log. */
       readonly label: string;
+      /** Advanced where parameters are (or were) shared through AWS RAM: it cannot be downgraded. */
+      readonly tier?: "Advanced";
+    })
+  | (ActionBase & {
+      /** Launch permissions of the line's AMIs in a region, to what `share:` says. */
+      readonly kind: "share";
+      readonly region: string;
+      readonly images: readonly {
+        readonly imageId: string;
+        readonly add: readonly LaunchPermission[];
+        readonly remove: readonly LaunchPermission[];
+        /** Not tagged ops-rig:shared yet: tagged before the first permission is added. */
+        readonly tag: boolean;
+      }[];
+    })
+  | (ActionBase & {
+      /**
+       * Region-wide sharing (the parameters' RAM share, the copy key's grants), carried by the
+       * region's first line so that one action, not one per line, changes each shared resource.
+       */
+      readonly kind: "share-region";
+      readonly region: string;
+      readonly parameters?: {
+        /** Absent: create the share (deterministic client token) with the principals and resources. */
+        readonly shareArn?: string;
+        readonly name: string;
+        readonly addPrincipals: readonly string[];
+        readonly removePrincipals: readonly string[];
+        readonly addResources: readonly string[];
+        readonly removeResources: readonly string[];
+        /** Standard-tier parameters to rewrite (same value) as Advanced before they are shared. */
+        readonly promote: readonly { readonly name: string; readonly value: string }[];
+      };
+      readonly key?: {
+        readonly arn: string;
+        readonly grantAccounts: readonly string[];
+        readonly revokeGrants: readonly KeyGrant[];
+      };
     })
   | (ActionBase & { readonly kind: "deprecate"; readonly region: string; readonly imageId: string })
   | (ActionBase & { readonly kind: "deregister"; readonly region: string; readonly imageId: string })
@@ -195,6 +267,8 @@ export const MUTATING_KINDS: readonly ActionKind[] = [
   "deprecate",
   "deregister",
   "notify",
+  "share",
+  "share-region",
 ];
 
 export function isMutating(action: Action): boolean {

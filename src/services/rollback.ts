@@ -105,7 +105,13 @@ export async function rollback(
             `${lineParameter} in ${view.region} points at no AMI ops-rig knows: nothing to roll back from`,
           );
         }
-        return await rollbackRegion(deps, view, { bad, to: request.to, lineParameter, who });
+        return await rollbackRegion(deps, view, {
+          bad,
+          to: request.to,
+          lineParameter,
+          who,
+          shared: pipeline.share !== undefined,
+        });
       } catch (error) {
         return failed(deps, view.region, asOpsRigError(error));
       }
@@ -179,7 +185,7 @@ function badBuild(views: readonly RegionView[]): Bad | undefined {
 async function rollbackRegion(
   deps: PipelineDeps,
   view: RegionView,
-  context: { bad: Bad; to: number | undefined; lineParameter: string; who: string },
+  context: { bad: Bad; to: number | undefined; lineParameter: string; who: string; shared: boolean },
 ): Promise<RegionRollback> {
   const { region } = view;
   const { bad, who } = context;
@@ -254,6 +260,8 @@ async function rollbackRegion(
         tags: targetAmi.tags[TAG.published] ? {} : { [TAG.published]: deps.now().toISOString() },
         label: rollbackLabel(deps.now()),
         description: rollbackDescription(bad, target, who),
+        // Shared parameters are advanced: a write without the tier would try to downgrade them.
+        ...(context.shared ? { tier: "Advanced" as const } : {}),
       });
       const version = published?.version ?? 0;
       deps.events({ type: "parameter-published", region, parameter: name, imageId: target, version });

@@ -12,12 +12,20 @@ import type {
   ParameterHistoryEntry,
   PipelinePorts,
   RecipeVersionInfo,
+  SharePort,
   SnsPort,
   SsmPort,
   StsPort,
 } from "../../src/pipeline/ports.js";
 import { TAG } from "../../src/plan/names.js";
-import type { AmiState, BuildRecord, BuildStatus, OurAmi, ParameterValue } from "../../src/plan/types.js";
+import type {
+  AmiState,
+  BuildRecord,
+  BuildStatus,
+  LaunchPermission,
+  OurAmi,
+  ParameterValue,
+} from "../../src/plan/types.js";
 import type {
   IngressRule,
   LambdaPort,
@@ -61,6 +69,32 @@ interface ParameterVersion {
 interface FakeParameter {
   readonly name: string;
   history: ParameterVersion[];
+  /** SSM's tier: only advanced parameters can be shared, and an advanced one never goes back. */
+  tier?: "Standard" | "Advanced";
+}
+
+/** A customer managed key of the fake (one per region, named by alias, id or ARN). */
+interface FakeKey {
+  readonly arn: string;
+  readonly names: readonly string[];
+  policy: string;
+  grants: { grantId: string; name?: string; grantee: string; operations: readonly string[] }[];
+}
+
+interface FakeResourceShare {
+  readonly arn: string;
+  readonly name: string;
+  readonly region: string;
+  readonly allowExternalPrincipals: boolean;
+  principals: string[];
+  resources: string[];
+}
+
+/** The organization the fake account belongs to: which OU each member account sits in. */
+export interface FakeOrganization {
+  readonly arn: string;
+  /** Member account → the ARN of its OU. */
+  readonly accounts: Readonly<Record<string, string>>;
 }
 
 interface FakeBuild {
@@ -144,6 +178,12 @@ const MUTATING = new Set([
   "DeleteSecurityGroup",
   "RunInstances",
   "Invoke",
+  "ModifyImageAttribute",
+  "CreateGrant",
+  "RevokeGrant",
+  "CreateResourceShare",
+  "AssociateResourceShare",
+  "DisassociateResourceShare",
 ]);
 
 const SEMVER = /^[0-9]+\.[0-9]+\.[0-9]+$/;
@@ -655,8 +695,17 @@ export class FakeAws {
           );
         return { name, value: entry.value, version: entry.version };
       }),
-    putImageParameter: (region, name, value, description) =>
+    putImageParameter: (region, name, value, description, tier) =>
       this.call("ssm", "PutParameter", region, async () => {
+        const existing = this.parameters.get(`${region}|${name}`);
+        if (existing?.tier === "Advanced" && tier !== "Advanced")
+          throw this.error(
+            "ssm",
+            "PutParameter",
+            region,
+            "ValidationException",
+            "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier.",
+          );
         if (!name.startsWith("/") || /^\/?(aws|ssm)/i.test(name) || name.split("/").length - 1 > 15)
           throw this.error(
             "ssm",
@@ -673,7 +722,10 @@ export class FakeAws {
             "ValidationException",
             "Description longer than 1024",
           );
-        return this.writeParameter(region, name, value, description, true);
+        const version = this.writeParameter(region, name, value, description, true);
+        const written = this.parameters.get(`${region}|${name}`);
+        if (written && tier === "Advanced") written.tier = "Advanced";
+        return version;
       }),
     labelParameterVersion: (region, name, version, labels) =>
       this.call("ssm", "LabelParameterVersion", region, async () => {
@@ -1025,7 +1077,292 @@ export class FakeAws {
   }
 
   get ports(): PipelinePorts {
-    return { ec2: this.ec2, ssm: this.ssm, sns: this.sns, sts: this.sts, imageBuilder: this.imageBuilder };
+    return {
+      ec2: this.ec2,
+      ssm: this.ssm,
+      sns: this.sns,
+      sts: this.sts,
+      imageBuilder: this.imageBuilder,
+      share: this.share,
+    };
+  }
+
+  /* ------------------------------------------------------------------ sharing (many accounts) */
+
+  private readonly launchPermissionsOf = new Map<string, LaunchPermission[]>();
+  private readonly keys = new Map<string, FakeKey>();
+  private readonly resourceShares = new Map<string, FakeResourceShare>();
+  private readonly shareTokens = new Map<string, string>();
+  organization: FakeOrganization | undefined;
+
+  /** A customer managed key in a region, known by the names given (alias, id); its ARN is made up. */
+  createKey(
+    region: string,
+    names: readonly string[],
+    policy: object = { Version: "2012-10-17", Statement: [] },
+  ): string {
+    const arn = `arn:aws:kms:${region}:${this.account}:key/${this.id("key", region).slice(4)}`;
+    this.keys.set(arn, { arn, names: [...names, arn], policy: JSON.stringify(policy), grants: [] });
+    return arn;
+  }
+
+  /** The key's policy, as a test or an operator changes it (PutKeyPolicy is not the pipeline's). */
+  setKeyPolicy(arn: string, policy: object): void {
+    const key = this.keys.get(arn);
+    if (key) key.policy = JSON.stringify(policy);
+  }
+
+  keyGrants(arn: string): readonly { grantee: string; name?: string; operations: readonly string[] }[] {
+    return this.keys.get(arn)?.grants ?? [];
+  }
+
+  imageLaunchPermissions(imageId: string): readonly LaunchPermission[] {
+    return this.launchPermissionsOf.get(imageId) ?? [];
+  }
+
+  parameterTier(region: string, name: string): string {
+    return this.parameters.get(`${region}|${name}`)?.tier ?? "Standard";
+  }
+
+  private findKey(region: string, name: string): FakeKey | undefined {
+    return [...this.keys.values()].find((k) => k.arn.split(":")[3] === region && k.names.includes(name));
+  }
+
+  private inOrganization(account: string): boolean {
+    return this.organization?.accounts[account] !== undefined;
+  }
+
+  /** Whether a RAM principal or launch permission covers an account (organization, its OU, itself). */
+  private covers(principal: string, account: string): boolean {
+    if (principal === account) return true;
+    const org = this.organization;
+    if (!org || org.accounts[account] === undefined) return false;
+    if (principal === org.arn) return true;
+    return principal === org.accounts[account];
+  }
+
+  /** Whether an account may use a key: a grant to its root, or a policy statement for its org/OU. */
+  private keyUsableBy(key: FakeKey, account: string): boolean {
+    if (
+      key.grants.some((g) => g.grantee === `arn:aws:iam::${account}:root` && g.operations.includes("Decrypt"))
+    )
+      return true;
+    const org = this.organization;
+    const ou = org?.accounts[account];
+    if (!org || !ou) return false;
+    const orgId = org.arn.split("/").pop() ?? "";
+    const ouId = ou.split("/").pop() ?? "";
+    const text = key.policy;
+    return (
+      text.includes(`"aws:PrincipalOrgID":"${orgId}"`) ||
+      (text.includes("aws:PrincipalOrgPaths") && text.includes(`${ouId}/`))
+    );
+  }
+
+  /**
+   * What another account of the organization sees: the AMIs shared with it (and whether it can
+   * decrypt them), the parameters shared with it through RAM (by full ARN only, as AWS has it),
+   * and RunInstances with `resolve:ssm:<arn>` (which AWS resolves; moto does not).
+   */
+  member(account: string) {
+    const visible = (region: string, imageId: string): FakeImage | undefined => {
+      const image = this.images.get(imageId);
+      if (!image || image.region !== region || image.state !== "available") return undefined;
+      const perms = this.launchPermissionsOf.get(imageId) ?? [];
+      return perms.some((p) => p.kind === "public" || this.covers(p.id, account)) ? image : undefined;
+    };
+    const getParameter = (region: string, name: string): ParameterValue | undefined => {
+      // A shared parameter is reachable by its full ARN only.
+      const match = /^arn:aws:ssm:([^:]+):(\d{12}):parameter(\/.+)$/.exec(name);
+      if (!match || match[1] !== region || match[2] !== this.account) return undefined;
+      const parameterName = match[3] ?? "";
+      const shared = [...this.resourceShares.values()].some(
+        (share) =>
+          share.region === region &&
+          share.resources.includes(name) &&
+          share.principals.some((p) => this.covers(p, account)),
+      );
+      const parameter = this.parameters.get(`${region}|${parameterName}`);
+      const current = parameter?.history.at(-1);
+      if (!shared || !current || parameter?.tier !== "Advanced") return undefined;
+      return { name, value: current.value, version: current.version };
+    };
+    const canDecrypt = (region: string): boolean => {
+      const key = [...this.keys.values()].find((k) => k.arn.split(":")[3] === region);
+      return key !== undefined && this.keyUsableBy(key, account);
+    };
+    return {
+      describeImage: visible,
+      getParameter,
+      canDecrypt,
+      /** RunInstances as the member account: resolves the parameter, checks launch permission and key. */
+      runInstance: (region: string, imageIdOrResolve: string): string => {
+        const name = imageIdOrResolve.replace(/^resolve:ssm:/, "");
+        const imageId = imageIdOrResolve.startsWith("resolve:ssm:")
+          ? getParameter(region, name)?.value
+          : imageIdOrResolve;
+        if (!imageId)
+          throw new Error(`InvalidParameter: ${imageIdOrResolve} does not resolve in account ${account}`);
+        if (!visible(region, imageId))
+          throw new Error(`InvalidAMIID.NotFound: ${imageId} for account ${account}`);
+        if (!canDecrypt(region))
+          throw new Error(`Client.InternalError: account ${account} cannot use the key of ${imageId}`);
+        return `i-${createHash("sha256")
+          .update(`${account}${imageId}${this.seq++}`)
+          .digest("hex")
+          .slice(0, 17)}`;
+      },
+    };
+  }
+
+  readonly share: SharePort = {
+    launchPermissions: (region, imageId) =>
+      this.call("ec2", "DescribeImageAttribute", region, async () => {
+        const image = this.images.get(imageId);
+        if (!image || image.region !== region)
+          throw this.error("ec2", "DescribeImageAttribute", region, "InvalidAMIID.NotFound", imageId);
+        return [...(this.launchPermissionsOf.get(imageId) ?? [])];
+      }),
+    modifyLaunchPermissions: (region, imageId, add, remove) =>
+      this.call("ec2", "ModifyImageAttribute", region, async () => {
+        const image = this.images.get(imageId);
+        if (!image || image.region !== region)
+          throw this.error("ec2", "ModifyImageAttribute", region, "InvalidAMIID.NotFound", imageId);
+        const key = (p: LaunchPermission) => `${p.kind}:${p.id}`;
+        const removing = new Set(remove.map(key));
+        const current = (this.launchPermissionsOf.get(imageId) ?? []).filter((p) => !removing.has(key(p)));
+        for (const p of add) if (!current.some((c) => key(c) === key(p))) current.push(p);
+        this.launchPermissionsOf.set(imageId, current);
+      }),
+    describeKey: (region, name) =>
+      this.call("kms", "DescribeKey", region, async () => {
+        const key = this.findKey(region, name);
+        if (!key)
+          throw this.error("kms", "DescribeKey", region, "NotFoundException", `Key '${name}' does not exist`);
+        const grants = key.grants
+          .filter((g) => g.name?.startsWith("ops-rig-share-"))
+          .map((g) => ({ grantId: g.grantId, accountId: (g.name ?? "").slice("ops-rig-share-".length) }));
+        return { arn: key.arn, grants, policy: key.policy };
+      }),
+    createKeyGrant: (region, keyArn, accountId) =>
+      this.call("kms", "CreateGrant", region, async () => {
+        const key = this.keys.get(keyArn);
+        if (!key) throw this.error("kms", "CreateGrant", region, "NotFoundException", keyArn);
+        const name = `ops-rig-share-${accountId}`;
+        // A named grant with the same fields is returned, not duplicated (CreateGrant's Name).
+        const existing = key.grants.find((g) => g.name === name);
+        if (existing) return existing.grantId;
+        const grantId = this.id("grant", `${keyArn}${accountId}`);
+        key.grants.push({
+          grantId,
+          name,
+          grantee: `arn:aws:iam::${accountId}:root`,
+          operations: [
+            "Decrypt",
+            "DescribeKey",
+            "CreateGrant",
+            "GenerateDataKeyWithoutPlaintext",
+            "ReEncryptFrom",
+            "ReEncryptTo",
+          ],
+        });
+        return grantId;
+      }),
+    revokeKeyGrant: (region, keyArn, grantId) =>
+      this.call("kms", "RevokeGrant", region, async () => {
+        const key = this.keys.get(keyArn);
+        if (!key) throw this.error("kms", "RevokeGrant", region, "NotFoundException", keyArn);
+        key.grants = key.grants.filter((g) => g.grantId !== grantId);
+      }),
+    findParameterShare: (region, name) =>
+      this.call("ram", "GetResourceShares", region, async () => {
+        const share = [...this.resourceShares.values()].find((s) => s.region === region && s.name === name);
+        return share
+          ? { arn: share.arn, principals: [...share.principals], resources: [...share.resources] }
+          : undefined;
+      }),
+    createParameterShare: (region, input) =>
+      this.call("ram", "CreateResourceShare", region, async () => {
+        const tokenKey = `${region}|${input.clientToken}`;
+        const known = this.shareTokens.get(tokenKey);
+        if (known) return known;
+        this.checkShareChange(region, "CreateResourceShare", input.principals, input.resources, false);
+        const arn = `arn:aws:ram:${region}:${this.account}:resource-share/${this.id("rs", tokenKey).slice(3)}`;
+        this.resourceShares.set(arn, {
+          arn,
+          name: input.name,
+          region,
+          allowExternalPrincipals: false,
+          principals: [...input.principals],
+          resources: [...input.resources],
+        });
+        this.shareTokens.set(tokenKey, arn);
+        return arn;
+      }),
+    associateParameterShare: (region, shareArn, change) =>
+      this.call("ram", "AssociateResourceShare", region, async () => {
+        const share = this.resourceShares.get(shareArn);
+        if (!share)
+          throw this.error("ram", "AssociateResourceShare", region, "UnknownResourceException", shareArn);
+        this.checkShareChange(
+          region,
+          "AssociateResourceShare",
+          change.principals,
+          change.resources,
+          share.allowExternalPrincipals,
+        );
+        share.principals = [...new Set([...share.principals, ...change.principals])];
+        share.resources = [...new Set([...share.resources, ...change.resources])];
+      }),
+    disassociateParameterShare: (region, shareArn, change) =>
+      this.call("ram", "DisassociateResourceShare", region, async () => {
+        const share = this.resourceShares.get(shareArn);
+        if (!share)
+          throw this.error("ram", "DisassociateResourceShare", region, "UnknownResourceException", shareArn);
+        share.principals = share.principals.filter((p) => !change.principals.includes(p));
+        share.resources = share.resources.filter((r) => !change.resources.includes(r));
+      }),
+  };
+
+  /** RAM's rules for parameters: advanced tier only, and no principal outside the organization. */
+  private checkShareChange(
+    region: string,
+    operation: string,
+    principals: readonly string[],
+    resources: readonly string[],
+    allowExternal: boolean,
+  ): void {
+    for (const arn of resources) {
+      const name = /:parameter(\/.+)$/.exec(arn)?.[1] ?? "";
+      const parameter = this.parameters.get(`${region}|${name}`);
+      if (!parameter)
+        throw this.error("ram", operation, region, "UnknownResourceException", `${arn} not found`);
+      if (parameter.tier !== "Advanced")
+        throw this.error(
+          "ram",
+          operation,
+          region,
+          "InvalidParameterException",
+          `${arn}: only advanced parameters can be shared`,
+        );
+    }
+    for (const principal of principals) {
+      const outside = /^\d{12}$/.test(principal)
+        ? !this.inOrganization(principal)
+        : !this.organization ||
+          !(
+            principal === this.organization.arn ||
+            Object.values(this.organization.accounts).includes(principal)
+          );
+      if (outside && !allowExternal)
+        throw this.error(
+          "ram",
+          operation,
+          region,
+          "OperationNotPermittedException",
+          `${principal} is not in your organization`,
+        );
+    }
   }
 
   readonly launch: LaunchPort = {

@@ -11,7 +11,7 @@ import {
   responderRoleName,
 } from "../../infra/lib/names.js";
 import { bundleSdkCalls, requiredActions } from "../../infra/lib/sdk-actions.js";
-import { cleanup, REPO_ROOT, synth } from "./helpers.js";
+import { cleanup, REPO_ROOT, SHARE, synth, synthShared } from "./helpers.js";
 import { ACCOUNT, type Attempt, type Caller, evaluate, unsupportedConditionKeys, World } from "./simulate.js";
 
 afterAll(cleanup);
@@ -749,7 +749,8 @@ describe("a compromised rig, simulated against the synthesized templates (iam-si
 
 describe("the pipeline Lambda, simulated", { timeout: 180_000 }, () => {
   it("is allowed every call of the adapters in its bundle, on realistic resources", async () => {
-    const synthed = await synth(CONTEXT);
+    // With share: configured, so the statements that only exist for sharing are simulated too.
+    const synthed = await synthShared(CONTEXT);
     const world = World.of(synthed);
     const caller = pipeline;
     const calls = bundleSdkCalls(synthed.bundle.sourceFiles, (f) => readFileSync(join(REPO_ROOT, f), "utf8"));
@@ -802,12 +803,170 @@ describe("the pipeline Lambda, simulated", { timeout: 180_000 }, () => {
   });
 });
 
+describe("a compromised pipeline with share: configured (iam-simulate)", { timeout: 180_000 }, () => {
+  it("shares only ops-rig's parameters and images, only with the configured principals, never outside the organization", async () => {
+    const world = World.of(await synthShared(CONTEXT));
+    const otherKey = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    const attempts: Attempt[] = [
+      {
+        name: "share the parameters with an account that is not configured",
+        caller: pipeline,
+        action: "ram:CreateResourceShare",
+        resource: "*",
+        region: REGION,
+        context: shareRequest({ "ram:Principal": "333333333333" }),
+      },
+      {
+        name: "share the parameters with external principals allowed",
+        caller: pipeline,
+        action: "ram:CreateResourceShare",
+        resource: "*",
+        region: REGION,
+        context: shareRequest({ "ram:RequestedAllowsExternalPrincipals": "true" }),
+      },
+      {
+        name: "share another team's parameter",
+        caller: pipeline,
+        action: "ram:CreateResourceShare",
+        resource: "*",
+        region: REGION,
+        context: shareRequest({
+          "ram:ResourceArn": [`arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/payments/db-host`],
+        }),
+      },
+      {
+        name: "share the break-glass pointer",
+        caller: pipeline,
+        action: "ram:CreateResourceShare",
+        resource: "*",
+        region: REGION,
+        context: shareRequest({
+          "ram:ResourceArn": `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/ops-rig/break-glass/secret-id`,
+        }),
+      },
+      {
+        name: "add an outside account to another team's resource share",
+        caller: pipeline,
+        action: "ram:AssociateResourceShare",
+        resource: parameterShare,
+        region: REGION,
+        context: {
+          ...shareRequest({ "ram:Principal": "333333333333" }),
+          "ram:ResourceShareName": "payments-subnets",
+          "ram:AllowsExternalPrincipals": "true",
+        },
+      },
+      {
+        name: "add only an outside account to the parameter share",
+        caller: pipeline,
+        action: "ram:AssociateResourceShare",
+        resource: parameterShare,
+        region: REGION,
+        context: {
+          "ram:Principal": "333333333333",
+          "ram:ResourceShareName": "ops-rig-parameters",
+          "ram:AllowsExternalPrincipals": "false",
+        },
+      },
+      {
+        name: "grant the copy key to an account that is not configured",
+        caller: pipeline,
+        action: "kms:CreateGrant",
+        resource: otherKey,
+        region: REGION,
+        context: {
+          "kms:GranteePrincipal": "arn:aws:iam::333333333333:root",
+          "kms:GrantOperations": ["Decrypt", "DescribeKey", "CreateGrant"],
+        },
+      },
+      {
+        name: "grant the configured account more than launching needs (Encrypt)",
+        caller: pipeline,
+        action: "kms:CreateGrant",
+        resource: otherKey,
+        region: REGION,
+        context: {
+          "kms:GranteePrincipal": `arn:aws:iam::${SHARE.account}:root`,
+          "kms:GrantOperations": ["Decrypt", "Encrypt"],
+        },
+      },
+      {
+        name: "share another team's image",
+        caller: pipeline,
+        action: "ec2:ModifyImageAttribute",
+        resource: image("ami-0payments"),
+        region: REGION,
+        context: tags("Resource", { team: "payments" }),
+      },
+      {
+        name: "share an image in a region that is not configured",
+        caller: pipeline,
+        action: "ec2:ModifyImageAttribute",
+        resource: image("ami-0c1", "sa-east-1"),
+        region: "sa-east-1",
+        context: ownImage,
+      },
+    ];
+    const results = await outcomes(world, attempts);
+    expect(results.filter((r) => r.outcome === "Allowed")).toEqual([]);
+    // The same requests with the configured principal, account and operations are allowed.
+    const allowed = await outcomes(world, [
+      {
+        name: "grant the configured account what launching needs",
+        caller: pipeline,
+        action: "kms:CreateGrant",
+        resource: otherKey,
+        region: REGION,
+        context: {
+          "kms:GranteePrincipal": `arn:aws:iam::${SHARE.account}:root`,
+          "kms:GrantOperations": ["Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKeyWithoutPlaintext"],
+        },
+      },
+      {
+        name: "share ops-rig's parameter with the OU",
+        caller: pipeline,
+        action: "ram:CreateResourceShare",
+        resource: "*",
+        region: REGION,
+        context: shareRequest(),
+      },
+      {
+        name: "add only the OU to the parameter share (no resource in the request)",
+        caller: pipeline,
+        action: "ram:AssociateResourceShare",
+        resource: parameterShare,
+        region: REGION,
+        context: {
+          "ram:Principal": SHARE.ou,
+          "ram:ResourceShareName": "ops-rig-parameters",
+          "ram:AllowsExternalPrincipals": "false",
+        },
+      },
+      {
+        name: "add only ops-rig's parameter to the parameter share (no principal in the request)",
+        caller: pipeline,
+        action: "ram:AssociateResourceShare",
+        resource: parameterShare,
+        region: REGION,
+        context: {
+          "ram:ResourceArn": parameter,
+          "ram:ResourceShareName": "ops-rig-parameters",
+          "ram:AllowsExternalPrincipals": "false",
+        },
+      },
+    ]);
+    expect(allowed.filter((r) => r.outcome !== "Allowed")).toEqual([]);
+  });
+});
+
 describe("condition keys (iam-data)", { timeout: 180_000 }, () => {
   it("every key of every statement in every stack is supported by every action it constrains", async () => {
     const world = World.of(await synth(CONTEXT));
+    // With share: configured too: the RAM and KMS sharing statements exist only then.
+    const shared = World.of(await synthShared(CONTEXT));
     const problems: string[] = [];
     let statements = 0;
-    for (const { owner, doc } of world.documents) {
+    for (const { owner, doc } of [...world.documents, ...shared.documents]) {
       for (const statement of doc.Statement) {
         statements++;
         for (const p of await unsupportedConditionKeys(statement))
@@ -845,6 +1004,16 @@ const copyKey = {
   region: REGION,
   context: { "kms:ViaService": `ec2.${REGION}.amazonaws.com` },
 };
+const parameterShare = `arn:aws:ram:${REGION}:${ACCOUNT}:resource-share/0f1e2d3c-4b5a-6978-8091-a2b3c4d5e6f7`;
+/** RAM's request keys for sharing `parameter` with the configured OU (external principals off). */
+function shareRequest(over: Record<string, string | string[]> = {}): Record<string, string | string[]> {
+  return {
+    "ram:Principal": SHARE.ou,
+    "ram:ResourceArn": parameter,
+    "ram:RequestedAllowsExternalPrincipals": "false",
+    ...over,
+  };
+}
 /** A realistic request for every action the pipeline's adapters need. */
 const PIPELINE_REQUESTS: Record<string, Request> = {
   "ec2:CopyImage": { resource: image("ami-0c1"), region: REGION },
@@ -870,6 +1039,31 @@ const PIPELINE_REQUESTS: Record<string, Request> = {
   "iam:PassRole": { resource: "BUILD_ROLE", context: { "iam:PassedToService": "ec2.amazonaws.com" } },
   "kms:CreateGrant": { ...copyKey, context: { ...copyKey.context, "kms:GrantIsForAWSResource": "true" } },
   "kms:Decrypt": copyKey,
+  "kms:ListGrants": { ...copyKey, context: {} },
+  "kms:GetKeyPolicy": { ...copyKey, context: {} },
+  "kms:RevokeGrant": { ...copyKey, context: {} },
+  "ec2:DescribeImageAttribute": { resource: image("ami-0c1"), region: REGION, context: ownImage },
+  "ec2:ModifyImageAttribute": { resource: image("ami-0c1"), region: REGION, context: ownImage },
+  "ram:GetResourceShares": { resource: "*", region: REGION },
+  "ram:GetResourceShareAssociations": { resource: "*", region: REGION },
+  "ram:CreateResourceShare": { resource: "*", region: REGION, context: shareRequest() },
+  "ram:AssociateResourceShare": {
+    resource: parameterShare,
+    region: REGION,
+    context: {
+      ...shareRequest(),
+      "ram:ResourceShareName": "ops-rig-parameters",
+      "ram:AllowsExternalPrincipals": "false",
+    },
+  },
+  "ram:DisassociateResourceShare": {
+    resource: parameterShare,
+    region: REGION,
+    context: { "ram:ResourceShareName": "ops-rig-parameters", "ram:Principal": SHARE.ou },
+  },
+  "ssm:PutResourcePolicy": { resource: parameter, region: REGION },
+  "ssm:GetResourcePolicies": { resource: parameter, region: REGION },
+  "ssm:DeleteResourcePolicy": { resource: parameter, region: REGION },
   "kms:DescribeKey": copyKey,
   "kms:GenerateDataKeyWithoutPlaintext": copyKey,
   "kms:ReEncryptFrom": copyKey,

@@ -47,7 +47,7 @@ describe("the Lambda bundle", () => {
     const clients = [
       ...new Set(inputs.flatMap((f) => /@aws-sdk\/client-([a-z0-9-]+)\//.exec(f)?.[1] ?? [])),
     ].sort();
-    expect(clients).toEqual(["ec2", "imagebuilder", "s3", "sns", "ssm", "sts"]);
+    expect(clients).toEqual(["ec2", "imagebuilder", "kms", "ram", "s3", "sns", "ssm", "sts"]);
     // No other zod locale than English.
     expect(inputs.filter((f) => /zod\/v4\/locales\/(?!en\.js|index\.js)/.test(f))).toEqual([]);
     // The map stays beside the bundle for debugging; nothing makes Node load it at a cold start (the

@@ -8,6 +8,7 @@ import {
   type LambdaBundle,
   removeBundle,
 } from "../../infra/lib/bundle.js";
+import { removeProject, shippedFiles, writeProject } from "../helpers/project.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export const ACCOUNT = "111111111111";
@@ -55,9 +56,9 @@ export function sharedApiBundle(): LambdaBundle {
 }
 
 /** Synthesizes the app for a context once per test file and context. */
-export function synth(overrides: Record<string, unknown> = {}): Promise<Synth> {
+export function synth(overrides: Record<string, unknown> = {}, projectRoot = REPO_ROOT): Promise<Synth> {
   const context = { account: ACCOUNT, ...overrides };
-  const key = JSON.stringify(context);
+  const key = JSON.stringify({ context, projectRoot });
   let result = synths.get(key);
   if (!result) {
     result = (async () => {
@@ -65,7 +66,7 @@ export function synth(overrides: Record<string, unknown> = {}): Promise<Synth> {
       // CDK's built-in CloudFormation rules only ever warn and load a WASM engine (2-6 s per process):
       // `npm run synth` and the CLI test keep them, in-process synths skip them.
       const built = await buildApp({
-        projectRoot: REPO_ROOT,
+        projectRoot,
         context,
         bundle: sharedBundle(),
         brokerBundle: sharedBrokerBundle(),
@@ -97,7 +98,40 @@ export function synth(overrides: Record<string, unknown> = {}): Promise<Synth> {
 }
 
 /** For afterAll: drop the bundle folder this file made. */
+/** The organization, OU and account the shared synth shares with (`SHARED_PIPELINE`). */
+export const SHARE = {
+  organization: "arn:aws:organizations::999999999999:organization/o-abc1234567",
+  ou: "arn:aws:organizations::999999999999:ou/o-abc1234567/ou-ab12-aaaaaaaa",
+  account: "222222222222",
+} as const;
+
+let sharedRoot: string | undefined;
+
+/**
+ * The shipped project with `share:` (an OU and an account) and a customer key per region: the
+ * statements that only exist when sharing is configured.
+ */
+export async function synthShared(overrides: Record<string, unknown> = {}): Promise<Synth> {
+  if (!sharedRoot) {
+    const files = await shippedFiles();
+    // Key ARNs (the simulations' copy key in eu-west-1), not aliases.
+    const key = (region: string) =>
+      `arn:aws:kms:${region}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    const pipeline = (files.get("recipes/pipeline.yaml") ?? "").replace(
+      "copy:\n  concurrencyPerRegion: 5\n",
+      `share:\n  organizationalUnits: [${SHARE.ou}]\n  accounts: ["${SHARE.account}"]\ncopy:\n  concurrencyPerRegion: 5\n  kmsKeys:\n    us-east-1: ${key("us-east-1")}\n    eu-west-1: ${key("eu-west-1")}\n    ap-southeast-2: ${key("ap-southeast-2")}\n`,
+    );
+    if (!pipeline.includes("share:"))
+      throw new Error("recipes/pipeline.yaml changed: the shared synth cannot add share:");
+    files.set("recipes/pipeline.yaml", pipeline);
+    sharedRoot = await writeProject(files);
+  }
+  return synth(overrides, sharedRoot);
+}
+
 export function cleanup(): void {
+  if (sharedRoot) void removeProject(sharedRoot);
+  sharedRoot = undefined;
   if (bundle) removeBundle(bundle);
   if (brokerBundle) removeBundle(brokerBundle);
   if (apiBundle) removeBundle(apiBundle);

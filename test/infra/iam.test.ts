@@ -29,6 +29,7 @@ import {
   type Statement,
   statementsOfRole,
   synth,
+  synthShared,
   type TemplateJson,
 } from "./helpers.js";
 
@@ -73,9 +74,13 @@ describe("every IAM statement in the template", { timeout: 180_000 }, () => {
 
   it('allows Resource "*" only for read-only actions, or the listed exceptions', async () => {
     const { json } = await synth();
+    // ram:CreateResourceShare exists only with share: configured.
+    const { json: shared } = await synthShared();
     const found = new Set<string>();
     const readOnlyStar: string[] = [];
-    for (const doc of policyDocuments(json).filter((d) => d.kind === "identity")) {
+    for (const doc of [...policyDocuments(json), ...policyDocuments(shared)].filter(
+      (d) => d.kind === "identity",
+    )) {
       for (const s of doc.statements) {
         if (!resourcesOf(s).includes("*")) continue;
         for (const action of actionsOf(s)) {
@@ -356,7 +361,8 @@ describe("the pipeline Lambda's policy allows every call the pipeline makes", { 
   });
 
   it("allows every call of the source files in the Lambda bundle", async () => {
-    const { json, bundle } = await synth();
+    // With share: configured: sharing (RAM CreateResourceShare, KMS grants to accounts) exists only then.
+    const { json, bundle } = await synthShared();
     const sources = bundle.sourceFiles.filter((f) => f.startsWith("src/"));
     expect(sources).toContain("src/lambda/handler.ts");
     // The CLI-only launch adapter (RunInstances, security groups) must never ride along.

@@ -537,7 +537,7 @@ describe("the whole template", () => {
       // Build instance, forensic instance.
       "AWS::IAM::InstanceProfile": 2,
       // Pipeline: ec2, ssm-sns, imagebuilder, kms; responders: six.
-      "AWS::IAM::ManagedPolicy": 10,
+      "AWS::IAM::ManagedPolicy": 11,
       // Pipeline, build instance, schedules, forensic instance, broker (two), analyst.
       "AWS::IAM::Policy": 7,
       // Pipeline, build instance, forensic instance, broker, six responders, analyst, the schedules' role.

@@ -32,6 +32,10 @@ function noise(length: number, seed: number): string {
   return out;
 }
 
+const ORG = "arn:aws:organizations::111111111111:organization/o-abc1234567";
+const COPY_WITH_KEYS =
+  "copy:\n  concurrencyPerRegion: 5\n  kmsKeys:\n    us-east-1: alias/ops-rig-ami\n    eu-west-1: alias/ops-rig-ami-eu\n    ap-southeast-2: alias/ops-rig-ami\n";
+
 function edit(files: Files, path: string, from: string | RegExp, to: string): void {
   const text = files.get(path);
   if (text === undefined) throw new Error(`no ${path}`);
@@ -305,6 +309,87 @@ const badInputs: BadInput[] = [
     line: true,
   },
   {
+    name: "share: organization ARN of the wrong shape",
+    mutate: (f) =>
+      edit(
+        f,
+        PIPELINE,
+        "copy:\n",
+        `share:\n  organization: arn:aws:organizations::111111111111:o-abc1234567\ncopy:\n`,
+      ),
+    file: PIPELINE,
+    field: "share.organization",
+    message: /expected an organization ARN: arn:aws:organizations::<management-account>:organization\/o-/,
+    line: true,
+  },
+  {
+    name: "share: OU ARN of the wrong shape",
+    mutate: (f) => edit(f, PIPELINE, "copy:\n", `share:\n  organizationalUnits: [ou-ab12-cdef3456]\ncopy:\n`),
+    file: PIPELINE,
+    field: "share.organizationalUnits[0]",
+    message: /expected an OU ARN/,
+    line: true,
+  },
+  {
+    name: "share: an OU of another organization",
+    mutate: (f) =>
+      edit(
+        f,
+        PIPELINE,
+        "copy:\n  concurrencyPerRegion: 5\n",
+        `share:\n  organization: ${ORG}\n  organizationalUnits: [arn:aws:organizations::111111111111:ou/o-zzz9999999/ou-ab12-cdef3456]\n${COPY_WITH_KEYS}`,
+      ),
+    file: PIPELINE,
+    field: "share.organizationalUnits[0]",
+    message: /ou-ab12-cdef3456 is in organization o-zzz9999999 .*ops-rig shares within one organization/,
+    line: true,
+  },
+  {
+    name: "share: an account id that is not 12 digits",
+    mutate: (f) =>
+      edit(
+        f,
+        PIPELINE,
+        "copy:\n  concurrencyPerRegion: 5\n",
+        `share:\n  accounts: ["12345"]\n${COPY_WITH_KEYS}`,
+      ),
+    file: PIPELINE,
+    field: "share.accounts[0]",
+    message: /an AWS account id is 12 digits/,
+    line: true,
+  },
+  {
+    name: "share: with nobody",
+    mutate: (f) => edit(f, PIPELINE, "copy:\n  concurrencyPerRegion: 5\n", `share: {}\n${COPY_WITH_KEYS}`),
+    file: PIPELINE,
+    field: "share",
+    message: /share with something: organization, organizationalUnits or accounts/,
+    line: true,
+  },
+  {
+    name: "share: AMIs under the AWS-managed aws/ebs key (no customer key in some regions)",
+    mutate: (f) => edit(f, PIPELINE, "copy:\n", `share:\n  organization: ${ORG}\ncopy:\n`),
+    file: PIPELINE,
+    field: "share",
+    message:
+      /without copy.kmsKeys for us-east-1, eu-west-1, ap-southeast-2 they are encrypted with the AWS-managed aws\/ebs key, which cannot be shared/,
+    line: true,
+  },
+  {
+    name: "share: alias/aws/ebs named as the copy key",
+    mutate: (f) =>
+      edit(
+        f,
+        PIPELINE,
+        "copy:\n  concurrencyPerRegion: 5\n",
+        `share:\n  organization: ${ORG}\n${COPY_WITH_KEYS.replace("alias/ops-rig-ami-eu", "alias/aws/ebs")}`,
+      ),
+    file: PIPELINE,
+    field: "copy.kmsKeys.eu-west-1",
+    message: /alias\/aws\/ebs is the AWS-managed EBS key: AMIs encrypted with it cannot be shared/,
+    line: true,
+  },
+  {
     name: "bad region",
     mutate: (f) => edit(f, PIPELINE, "targetRegions: [us-east-1,", "targetRegions: [us-east,"),
     file: PIPELINE,
@@ -487,6 +572,25 @@ describe("the CLI exits non-zero on bad input and names the file and field", () 
     expect(result.stderr).toContain(bad.file);
     if (bad.field) expect(result.stderr).toContain(bad.field);
     expect(result.stderr).toMatch(bad.message);
+  });
+});
+
+describe("share: a valid section parses into settings", () => {
+  it("organization, an OU of it and an account, with a customer key in every region", async () => {
+    const files = await shippedFiles();
+    const ou = "arn:aws:organizations::111111111111:ou/o-abc1234567/ou-ab12-cdef3456";
+    edit(
+      files,
+      PIPELINE,
+      "copy:\n  concurrencyPerRegion: 5\n",
+      `share:\n  organization: ${ORG}\n  organizationalUnits: [${ou}]\n  accounts: ["222222222222"]\n${COPY_WITH_KEYS}`,
+    );
+    const project = parseProject(files);
+    expect(project.pipeline.share).toEqual({
+      organizationArn: ORG,
+      organizationalUnitArns: [ou],
+      accountIds: ["222222222222"],
+    });
   });
 });
 
