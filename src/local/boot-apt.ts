@@ -5,6 +5,7 @@ import {
   get as httpGet,
   type IncomingMessage,
   type Server,
+  type ServerResponse,
 } from "node:http";
 import { get as httpsGet } from "node:https";
 import { dirname, join } from "node:path";
@@ -23,6 +24,8 @@ export interface AptProxyStats {
   fetched: number;
   passedThrough: number;
   refused: number;
+  /** Requests that found the same file downloading and waited for it instead of fetching it again. */
+  waitedForDownload: number;
 }
 
 export interface AptProxy {
@@ -44,6 +47,15 @@ export function allowedHosts(mirror: DebianMirror): Set<string> {
 
 const PASSED_HEADERS = ["content-type", "content-length", "last-modified", "etag", "date"];
 
+function passedHeaders(response: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of PASSED_HEADERS) {
+    const value = response.headers[name];
+    if (typeof value === "string") out[name] = value;
+  }
+  return out;
+}
+
 function upstream(url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
   return new Promise((done, reject) => {
     const get = url.protocol === "https:" ? httpsGet : httpGet;
@@ -55,7 +67,87 @@ function upstream(url: URL, headers: Record<string, string>): Promise<IncomingMe
 
 export async function startAptProxy(mirror: DebianMirror, cacheDir: string): Promise<AptProxy> {
   const hosts = allowedHosts(mirror);
-  const stats: AptProxyStats = { fromCache: 0, fetched: 0, passedThrough: 0, refused: 0 };
+  const stats: AptProxyStats = {
+    fromCache: 0,
+    fetched: 0,
+    passedThrough: 0,
+    refused: 0,
+    waitedForDownload: 0,
+  };
+  // A client sees its body complete (content-length) before the file is renamed into the cache, so
+  // a request that arrives meanwhile waits for that download instead of starting a second one.
+  const downloading = new Map<string, Promise<void>>();
+
+  async function servedFromCache(file: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    for (;;) {
+      const pending = downloading.get(file);
+      if (pending) {
+        stats.waitedForDownload++;
+        await pending;
+        continue;
+      }
+      const info = await stat(file).catch(() => undefined);
+      if (info?.isFile()) {
+        stats.fromCache++;
+        res.writeHead(200, {
+          "content-length": String(info.size),
+          "content-type": "application/vnd.debian.binary-package",
+        });
+        if (req.method === "HEAD") res.end();
+        else createReadStream(file).pipe(res);
+        return true;
+      }
+      // stat yielded: a download may have started meanwhile; wait for it rather than race it.
+      if (!downloading.has(file)) return false;
+    }
+  }
+
+  async function passThrough(url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const headers: Record<string, string> = {};
+    for (const name of ["if-modified-since", "if-none-match", "range"]) {
+      const value = req.headers[name];
+      if (typeof value === "string") headers[name] = value;
+    }
+    const response = await upstream(url, headers);
+    res.writeHead(response.statusCode ?? 502, passedHeaders(response));
+    stats.passedThrough++;
+    if (req.method === "HEAD") {
+      response.resume();
+      res.end();
+    } else response.pipe(res);
+  }
+
+  async function download(url: URL, file: string, res: ServerResponse): Promise<void> {
+    const response = await upstream(url, {});
+    res.writeHead(response.statusCode ?? 502, passedHeaders(response));
+    if (response.statusCode !== 200) {
+      stats.passedThrough++;
+      response.pipe(res);
+      return;
+    }
+    stats.fetched++;
+    await mkdir(dirname(file), { recursive: true });
+    const partial = `${file}.partial-${process.pid}-${stats.fetched}`;
+    const sink = createWriteStream(partial);
+    response.pipe(sink);
+    // The client's response ends only once the file is in the cache.
+    response.pipe(res, { end: false });
+    try {
+      await new Promise<void>((done, reject) => {
+        sink.on("finish", done);
+        sink.on("error", reject);
+        response.on("error", reject);
+      });
+      if (!response.complete) throw new Error(`download of ${url.href} was cut short`);
+      await rename(partial, file);
+      res.end();
+    } catch (error) {
+      await rm(partial, { force: true });
+      res.destroy();
+      throw error;
+    }
+  }
+
   const server: Server = createHttpServer((req, res) => {
     void (async () => {
       let url: URL;
@@ -72,60 +164,24 @@ export async function startAptProxy(mirror: DebianMirror, cacheDir: string): Pro
         return;
       }
       const file = join(cacheDir, url.host, decodeURIComponent(url.pathname));
-      if (cacheable(url.pathname)) {
-        const info = await stat(file).catch(() => undefined);
-        if (info?.isFile()) {
-          stats.fromCache++;
-          res.writeHead(200, {
-            "content-length": String(info.size),
-            "content-type": "application/vnd.debian.binary-package",
-          });
-          if (req.method === "HEAD") res.end();
-          else createReadStream(file).pipe(res);
-          return;
-        }
-      }
-      const headers: Record<string, string> = {};
-      for (const name of ["if-modified-since", "if-none-match", "range"]) {
-        const value = req.headers[name];
-        if (typeof value === "string") headers[name] = value;
-      }
-      const response = await upstream(url, cacheable(url.pathname) ? {} : headers);
-      const out: Record<string, string> = {};
-      for (const name of PASSED_HEADERS) {
-        const value = response.headers[name];
-        if (typeof value === "string") out[name] = value;
-      }
-      res.writeHead(response.statusCode ?? 502, out);
-      if (req.method === "HEAD") {
-        response.resume();
-        res.end();
+      if (!cacheable(url.pathname)) {
+        await passThrough(url, req, res);
         return;
       }
-      if (!cacheable(url.pathname) || response.statusCode !== 200) {
-        stats.passedThrough++;
-        response.pipe(res);
+      if (await servedFromCache(file, req, res)) return;
+      if (req.method !== "GET") {
+        await passThrough(url, req, res);
         return;
       }
-      stats.fetched++;
-      await mkdir(dirname(file), { recursive: true });
-      const partial = `${file}.partial-${process.pid}-${stats.fetched}`;
-      const sink = createWriteStream(partial);
-      response.pipe(sink);
-      // The client's response ends only once the file is in the cache, so the next request for it
-      // (apt retries, a second guest) is a cache hit, not a second download.
-      response.pipe(res, { end: false });
-      await new Promise<void>((done, reject) => {
-        sink.on("finish", done);
-        sink.on("error", reject);
-        response.on("error", reject);
-      });
-      if (response.complete) {
-        await rename(partial, file);
-        res.end();
-      } else {
-        await rm(partial, { force: true });
-        res.destroy();
+      // Registered before the first await, so a request for the same file that arrives while this
+      // one downloads (apt's retry, a second guest) waits for it and is then a cache hit.
+      let finished = (): void => undefined;
+      downloading.set(file, new Promise<void>((done) => (finished = done)));
+      try {
+        await download(url, file, res);
+      } finally {
+        downloading.delete(file);
+        finished();
       }
     })().catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(502).end(`ops-rig apt proxy: ${(error as Error).message}\n`);

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type AptProxy, aptProxyCloudConfig, cacheable, startAptProxy } from "../../../src/local/boot-apt.js";
 
 /** The guest's apt talks to the proxy as to any HTTP proxy: absolute URLs in the request line. */
@@ -26,8 +26,17 @@ function viaProxy(port: number, url: string, method = "GET"): Promise<{ status: 
 
 describe("the boot proof's caching apt proxy", () => {
   const hits: string[] = [];
+  let releaseSlow: () => void = () => undefined;
+  const slowHeld = new Promise<void>((done) => (releaseSlow = done));
   const mirror = createServer((req, res) => {
     hits.push(req.url ?? "");
+    if (req.url?.endsWith("/slow_1.0_amd64.deb")) {
+      // Half the body now, the rest when the test says: a download caught in the middle.
+      res.writeHead(200, { "content-length": "8" });
+      res.write("!<ar");
+      void slowHeld.then(() => res.end("ch>\n"));
+      return;
+    }
     if (req.url?.endsWith("/missing.deb")) {
       res.writeHead(404).end("not here");
       return;
@@ -63,6 +72,24 @@ describe("the boot proof's caching apt proxy", () => {
       await readFile(join(cache, host, "/debian/pool/main/s/sleuthkit/sleuthkit_4.11.1_amd64.deb"), "utf8"),
     ).toBe("!<arch>\ndebian-binary");
     expect(proxy.stats).toMatchObject({ fetched: 1, fromCache: 1 });
+  });
+
+  it("a request for a file being downloaded waits for that download: one fetch, then a cache hit", async () => {
+    const url = `${archive}/pool/main/s/slow/slow_1.0_amd64.deb`;
+    const first = viaProxy(proxy.port, url);
+    await vi.waitUntil(() => hits.some((h) => h.endsWith("slow_1.0_amd64.deb")));
+    const second = viaProxy(proxy.port, url);
+    // Either the proxy waits (the fix) or the mirror sees a second download (the race it closes).
+    await vi.waitUntil(
+      () =>
+        proxy.stats.waitedForDownload > 0 || hits.filter((h) => h.endsWith("slow_1.0_amd64.deb")).length > 1,
+    );
+    releaseSlow();
+    expect(await first).toEqual({ status: 200, body: "!<arch>\n" });
+    expect(await second).toEqual({ status: 200, body: "!<arch>\n" });
+    expect(hits.filter((h) => h.endsWith("slow_1.0_amd64.deb"))).toHaveLength(1);
+    expect(proxy.stats).toMatchObject({ fetched: 2, fromCache: 2 });
+    expect(proxy.stats.waitedForDownload).toBeGreaterThan(0);
   });
 
   it("passes indices through fresh every time, and caches no error", async () => {
