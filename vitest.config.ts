@@ -44,6 +44,10 @@ export default defineConfig({
       {
         test: {
           name: "infra",
+          // Files share a worker's module graph: aws-cdk-lib is imported, the Lambdas bundled and each
+          // configuration synthesized once per worker instead of once per file.
+          isolate: false,
+          globalSetup: ["test/infra/global-setup.ts"],
           include: ["test/infra/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

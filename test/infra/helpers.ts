@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { Template } from "aws-cdk-lib/assertions";
 import { type BuiltApp, buildApp } from "../../infra/lib/app.js";
@@ -6,9 +7,8 @@ import {
   bundleLambda,
   CASE_SESSION_ENTRY,
   type LambdaBundle,
-  removeBundle,
 } from "../../infra/lib/bundle.js";
-import { removeProject, shippedFiles, writeProject } from "../helpers/project.js";
+import { shippedFiles, writeProject } from "../helpers/project.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export const ACCOUNT = "111111111111";
@@ -37,25 +37,25 @@ let brokerBundle: LambdaBundle | undefined;
 let apiBundle: LambdaBundle | undefined;
 const synths = new Map<string, Promise<Synth>>();
 
-/** The Lambda bundle, built once per test file (vitest isolates modules per file). */
+/** The Lambda bundle, built once per worker (see `cleanup`). */
 export function sharedBundle(): LambdaBundle {
   bundle ??= bundleLambda(REPO_ROOT);
   return bundle;
 }
 
-/** The case-session broker's bundle, built once per test file. */
+/** The case-session broker's bundle, built once per worker. */
 export function sharedBrokerBundle(): LambdaBundle {
   brokerBundle ??= bundleLambda(REPO_ROOT, CASE_SESSION_ENTRY);
   return brokerBundle;
 }
 
-/** The API's bundle, built once per test file. */
+/** The API's bundle, built once per worker. */
 export function sharedApiBundle(): LambdaBundle {
   apiBundle ??= bundleLambda(REPO_ROOT, API_ENTRY, { withConfig: true });
   return apiBundle;
 }
 
-/** Synthesizes the app for a context once per test file and context. */
+/** Synthesizes the app once per worker and context (tests only read the result). */
 export function synth(overrides: Record<string, unknown> = {}, projectRoot = REPO_ROOT): Promise<Synth> {
   const context = { account: ACCOUNT, ...overrides };
   const key = JSON.stringify({ context, projectRoot });
@@ -97,7 +97,6 @@ export function synth(overrides: Record<string, unknown> = {}, projectRoot = REP
   return result;
 }
 
-/** For afterAll: drop the bundle folder this file made. */
 /** The organization, OU and account the shared synth shares with (`SHARED_PIPELINE`). */
 export const SHARE = {
   organization: "arn:aws:organizations::999999999999:organization/o-abc1234567",
@@ -129,16 +128,20 @@ export async function synthShared(overrides: Record<string, unknown> = {}): Prom
   return synth(overrides, sharedRoot);
 }
 
+/**
+ * The infra tier shares one module graph per worker (vitest `isolate: false`), so the bundles and
+ * synths above are built once per worker, not once per file; the bundles are removed by the tier's
+ * global teardown (test/infra/global-setup.ts).
+ */
 export function cleanup(): void {
-  if (sharedRoot) void removeProject(sharedRoot);
+  // The shared project lives in the system's temp folder, out of the global teardown's reach: it
+  // goes with its file, and so do the synths made from it.
+  if (sharedRoot) {
+    const root = sharedRoot;
+    rmSync(root, { recursive: true, force: true });
+    for (const key of [...synths.keys()]) if (key.includes(JSON.stringify(root))) synths.delete(key);
+  }
   sharedRoot = undefined;
-  if (bundle) removeBundle(bundle);
-  if (brokerBundle) removeBundle(brokerBundle);
-  if (apiBundle) removeBundle(apiBundle);
-  bundle = undefined;
-  brokerBundle = undefined;
-  apiBundle = undefined;
-  synths.clear();
 }
 
 /** A resource's properties; throws (failing the test) when the resource is missing. */
