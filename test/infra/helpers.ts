@@ -2,12 +2,7 @@ import { rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { Template } from "aws-cdk-lib/assertions";
 import { type BuiltApp, buildApp } from "../../infra/lib/app.js";
-import {
-  API_ENTRY,
-  bundleLambda,
-  CASE_SESSION_ENTRY,
-  type LambdaBundle,
-} from "../../infra/lib/bundle.js";
+import { API_ENTRY, bundleLambda, CASE_SESSION_ENTRY, type LambdaBundle } from "../../infra/lib/bundle.js";
 import { shippedFiles, writeProject } from "../helpers/project.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
