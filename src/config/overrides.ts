@@ -1,6 +1,6 @@
 import { ConfigError, type Problem } from "../errors.js";
+import { REGION_PATTERN } from "./patterns.js";
 import { closestRegion, partitionOf as listedPartition } from "./regions.js";
-import { REGION_PATTERN } from "./schema.js";
 import type { PipelineSettings } from "./types.js";
 
 /**

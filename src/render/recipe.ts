@@ -1,5 +1,5 @@
 import { type Arch, BASE_INFO, type Base } from "../config/bases.js";
-import { componentOnLine, type Toolset } from "../config/types.js";
+import { componentOnLine, type Toolset, type ToolsetData } from "../config/types.js";
 import type { Problem } from "../errors.js";
 import { RESOURCE_PREFIX, type RenderedComponent } from "./component.js";
 import { canonicalJson, sha256Hex } from "./hash.js";
@@ -61,7 +61,7 @@ export interface RecipeShape {
 }
 
 export interface RecipeInput {
-  readonly toolset: Toolset;
+  readonly toolset: ToolsetData;
   readonly base: Base;
   readonly arch: Arch;
   /** The parent AMI (or `ssm:` parameter) and its root device name. */
