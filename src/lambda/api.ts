@@ -14,7 +14,6 @@ import { createLaunchAdapter } from "../aws/launch.js";
 import { createLaunchTemplateAdapter } from "../aws/launch-templates.js";
 import { createSsmAdapter } from "../aws/ssm.js";
 import { createStsAdapter } from "../aws/sts.js";
-import { loadProject } from "../config/load.js";
 import type { ToolsetData } from "../config/types.js";
 import { asOpsRigError, errorMessage } from "../errors.js";
 import { FORENSIC_INSTANCE_PROFILE, type ResponderAction } from "../responders/contract.js";
@@ -24,6 +23,7 @@ import {
   type TemplateLaunchRequest,
   type TemplateLaunchResult,
 } from "../services/launch-template.js";
+import { readShippedProject, shippedProjectPath } from "./project.js";
 
 /**
  * The responders' API (Lambda function URL, AWS_IAM auth): a composition root that parses the
@@ -275,10 +275,8 @@ export const handler = createApiHandler({
   instanceProfile: process.env.OPS_RIG_FORENSIC_PROFILE ?? FORENSIC_INSTANCE_PROFILE,
   toolsets: () => {
     project ??= (async () => {
-      const config = await loadProject(
-        process.env.OPS_RIG_CONFIG ?? process.env.LAMBDA_TASK_ROOT ?? process.cwd(),
-      );
-      return { toolsets: config.toolsets, parameterPrefix: config.pipeline.parameterPrefix };
+      const shipped = await readShippedProject(shippedProjectPath(process.env));
+      return { toolsets: shipped.toolsets, parameterPrefix: shipped.pipeline.parameterPrefix };
     })();
     project.catch(() => {
       project = undefined;

@@ -1,4 +1,5 @@
-import { type PipelineData, type ToolsetData, topicArn } from "../config/index.js";
+import { topicArn } from "../config/overrides.js";
+import type { PipelineData, ToolsetData } from "../config/types.js";
 import { AwsCallError, InvariantError, OpsRigError } from "../errors.js";
 import {
   amiNameTemplate,

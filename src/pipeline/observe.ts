@@ -16,7 +16,8 @@ import type {
   ObservedSharing,
   OurAmi,
 } from "../plan/types.js";
-import { type LineKey, type RenderedComponent, renderRecipe } from "../render/index.js";
+import type { RenderedComponent } from "../render/component.js";
+import { type LineKey, renderRecipe } from "../render/recipe.js";
 import { baseKey, discoverBases } from "./bases.js";
 import type { PipelinePorts, RegionInfo } from "./ports.js";
 

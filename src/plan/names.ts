@@ -1,6 +1,7 @@
 import { BASE_INFO } from "../config/bases.js";
 import type { ToolsetData } from "../config/types.js";
-import { type LineKey, lineId, RESOURCE_PREFIX, recipeResourceName } from "../render/index.js";
+import { RESOURCE_PREFIX } from "../render/names.js";
+import { type LineKey, lineId, recipeResourceName } from "../render/recipe.js";
 
 /** Tags on every AMI and Image Builder image ops-rig makes (prefix `ops-rig:`). */
 export const TAG = {

@@ -1,5 +1,5 @@
 import type { PipelineData, ToolsetData } from "../config/types.js";
-import { type LineKey, lineId } from "../render/index.js";
+import { type LineKey, lineId } from "../render/recipe.js";
 import { epochFingerprint, shortFingerprint } from "./fingerprint.js";
 import {
   buildLabel,

@@ -51,7 +51,7 @@ export function sharedBrokerBundle(): LambdaBundle {
 
 /** The API's bundle, built once per test file. */
 export function sharedApiBundle(): LambdaBundle {
-  apiBundle ??= bundleLambda(REPO_ROOT, API_ENTRY, { withConfig: true });
+  apiBundle ??= bundleLambda(REPO_ROOT, API_ENTRY);
   return apiBundle;
 }
 
