@@ -4,7 +4,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { BUNDLE_FILE, LAMBDA_CONFIG_PATH, type LambdaBundle } from "./bundle.js";
+import { BUNDLE_FILE, LAMBDA_PROJECT_PATH, type LambdaBundle } from "./bundle.js";
 import { NamedAcknowledgements } from "./nag.js";
 import { FORENSIC_INSTANCE_PROFILE, FORENSIC_ROLE } from "./names.js";
 import { partitionOf } from "./settings.js";
@@ -157,7 +157,7 @@ export class RigApi extends Construct {
       reservedConcurrentExecutions: API_CONCURRENCY,
       logGroup,
       environment: {
-        OPS_RIG_CONFIG: LAMBDA_CONFIG_PATH,
+        OPS_RIG_PROJECT: LAMBDA_PROJECT_PATH,
         OPS_RIG_ACCOUNT: Aws.ACCOUNT_ID,
         OPS_RIG_FORENSIC_PROFILE: FORENSIC_INSTANCE_PROFILE,
         NODE_OPTIONS: "--enable-source-maps",

@@ -64,7 +64,7 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   );
   const bundle = options.bundle ?? bundleLambda(options.projectRoot);
   const brokerBundle = options.brokerBundle ?? bundleLambda(options.projectRoot, CASE_SESSION_ENTRY);
-  const apiBundle = options.apiBundle ?? bundleLambda(options.projectRoot, API_ENTRY, { withConfig: true });
+  const apiBundle = options.apiBundle ?? bundleLambda(options.projectRoot, API_ENTRY);
   const stack = new OpsRigStack(app, STACK_NAME, {
     settings,
     bundle,

@@ -1,8 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { basename, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, relative } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { BuildOptions, Metafile } from "esbuild";
+import { ConfigError, type Problem } from "../../src/errors.js";
+import { PROJECT_FILE, type ProjectData, shippedProjectText } from "../../src/lambda/project.js";
+import { sha256Hex } from "../../src/render/hash.js";
 
 /** Where the pipeline handler lives. */
 export const HANDLER_ENTRY = "src/lambda/handler.ts";
@@ -17,8 +21,10 @@ export const CASE_SESSION_ENTRY = "src/lambda/case-session.ts";
 export const BUNDLE_TARGET = "node20";
 /** Output file name inside the asset; Lambda's handler setting is `index.handler`. */
 export const BUNDLE_FILE = "index.mjs";
-/** Folder inside the asset that holds `recipes/` and `components/` (the Lambda's `OPS_RIG_CONFIG`). */
-export const CONFIG_FOLDER = "config";
+/** The rendered project inside the asset, beside the bundle (the Lambda's `OPS_RIG_PROJECT`). */
+export { PROJECT_FILE } from "../../src/lambda/project.js";
+/** The folders the project is rendered from (their files make the project's `inputs` hash). */
+export const PROJECT_INPUTS = ["recipes", "components"] as const;
 /** Where Lambda unpacks a zip asset. */
 export const LAMBDA_TASK_ROOT = "/var/task";
 
@@ -34,10 +40,10 @@ export interface LambdaBundle {
 }
 
 /**
- * The most the pipeline Lambda's code may weigh (cold starts grow with it). 1 MB until sharing with
- * other accounts brought the KMS and RAM clients (about 57 KB after trimming): 1.05 MB.
+ * The most the pipeline Lambda's code may weigh (cold starts grow with it): 1 MB. It ships its project
+ * rendered (project.json), so neither `yaml` nor `zod` is in it.
  */
-export const MAX_BUNDLE_BYTES = 1_050_000;
+export const MAX_BUNDLE_BYTES = 1_000_000;
 
 /** esbuild settings every ops-rig Lambda bundle uses (the cold-import floor is bundled the same way). */
 export function lambdaBuildOptions(projectRoot: string, entry: string, outfile: string): BuildOptions {
@@ -83,8 +89,8 @@ export function runEsbuild(options: BuildOptions): Metafile {
 }
 
 /**
- * Bundles the Lambda handler with esbuild into a fresh folder under `<projectRoot>/.cache/`, next to
- * a copy of the project's `recipes/` and `components/`.
+ * Bundles a Lambda with esbuild into a fresh folder under `<projectRoot>/.cache/`, next to the
+ * project rendered as `project.json` (for the pipeline handler and the API: see src/lambda/project.ts).
  *
  * ESM, because the code base is ESM and uses `import.meta`; the banner gives bundled CommonJS
  * dependencies a `require` for Node built-ins. Everything (the pinned AWS SDK included) is bundled
@@ -95,22 +101,16 @@ export function runEsbuild(options: BuildOptions): Metafile {
 export function bundleLambda(
   projectRoot: string,
   entry: string = HANDLER_ENTRY,
-  options: { readonly withConfig?: boolean } = {},
+  options: { readonly withProject?: boolean } = {},
 ): LambdaBundle {
-  const withConfig = options.withConfig ?? entry === HANDLER_ENTRY;
+  const withProject = options.withProject ?? (entry === HANDLER_ENTRY || entry === API_ENTRY);
   const started = performance.now();
   const cacheDir = join(projectRoot, ".cache");
   mkdirSync(cacheDir, { recursive: true });
   const dir = mkdtempSync(join(cacheDir, "lambda-"));
   try {
     const metafile = runEsbuild(lambdaBuildOptions(projectRoot, entry, join(dir, BUNDLE_FILE)));
-    for (const folder of withConfig ? ["recipes", "components"] : []) {
-      cpSync(join(projectRoot, folder), join(dir, CONFIG_FOLDER, folder), {
-        recursive: true,
-        // Editor and OS droppings have no business in the Lambda.
-        filter: (source) => !basename(source).startsWith("."),
-      });
-    }
+    if (withProject) writeFileSync(join(dir, PROJECT_FILE), shippedProject(projectRoot));
     const sourceFiles = Object.keys(metafile.inputs)
       .filter((file) => !file.includes("node_modules/"))
       .sort();
@@ -119,6 +119,68 @@ export function bundleLambda(
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * sha256 over the project's input files (recipes/, components/; path and content, hidden files left
+ * out): the `inputs` of project.json, which says what a deployment was rendered from.
+ */
+export function projectInputsHash(projectRoot: string): string {
+  const parts: string[] = [];
+  for (const folder of PROJECT_INPUTS) {
+    const root = join(projectRoot, folder);
+    const files = readdirSync(root, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => relative(projectRoot, join(e.parentPath, e.name)))
+      .filter((file) => !file.split(/[\\/]/).some((part) => part.startsWith(".")))
+      .sort();
+    for (const file of files)
+      parts.push(`${file}\0${sha256Hex(readFileSync(join(projectRoot, file), "utf8"))}`);
+  }
+  return sha256Hex(parts.join("\n"));
+}
+
+/** Renders once per process and inputs: a test file's bundles (handler, API) share one rendering. */
+const rendered = new Map<string, string>();
+
+/**
+ * `project.json` for the project in `projectRoot`: loaded, validated and rendered in a child process
+ * (see project-child.ts). Invalid configuration throws the ConfigError it would throw anywhere else.
+ */
+export function shippedProject(projectRoot: string): string {
+  const inputs = projectInputsHash(projectRoot);
+  const key = `${projectRoot}\0${inputs}`;
+  let text = rendered.get(key);
+  if (text === undefined) {
+    text = shippedProjectText(renderInChild(projectRoot), inputs);
+    rendered.set(key, text);
+  }
+  return text;
+}
+
+const PROJECT_CHILD = fileURLToPath(new URL("./project-child.ts", import.meta.url));
+
+function renderInChild(projectRoot: string): ProjectData {
+  // tsx runs the TypeScript sources, as it runs the CDK app (cdk.json).
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  let stdout: string;
+  try {
+    stdout = execFileSync(process.execPath, ["--import", tsx, PROJECT_CHILD, projectRoot], {
+      encoding: "utf8",
+      maxBuffer: 256 * 1024 * 1024,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (error) {
+    const failed = error as { status?: number; stdout?: string; stderr?: string };
+    if (failed.status === 2 && failed.stdout) {
+      const { problems } = JSON.parse(failed.stdout) as { problems: Problem[] };
+      throw new ConfigError(problems);
+    }
+    throw new Error(`rendering the project in ${projectRoot} failed: ${failed.stderr ?? String(error)}`, {
+      cause: error,
+    });
+  }
+  return JSON.parse(stdout) as ProjectData;
 }
 
 export function removeBundle(bundle: LambdaBundle): void {
@@ -133,5 +195,5 @@ function folderBytes(dir: string): number {
   return total;
 }
 
-/** `OPS_RIG_CONFIG` as the Lambda sees it. */
-export const LAMBDA_CONFIG_PATH = `${LAMBDA_TASK_ROOT}/${CONFIG_FOLDER}`;
+/** `OPS_RIG_PROJECT` as the Lambdas see it. */
+export const LAMBDA_PROJECT_PATH = `${LAMBDA_TASK_ROOT}/${PROJECT_FILE}`;

@@ -15,7 +15,7 @@ import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import { Arns } from "./arns.js";
-import { BUNDLE_FILE, LAMBDA_CONFIG_PATH, type LambdaBundle } from "./bundle.js";
+import { BUNDLE_FILE, LAMBDA_PROJECT_PATH, type LambdaBundle } from "./bundle.js";
 import { MEMBER_STACK_SET, memberOutdir, memberTemplate } from "./member.js";
 import { NamedAcknowledgements } from "./nag.js";
 import { CASE_SESSION_FUNCTION, PIPELINE_FUNCTION_NAME, RIG_ACTIONS, responderRoleName } from "./names.js";
@@ -292,7 +292,7 @@ export class OpsRigStack extends Stack {
       maxEventAge: Duration.hours(6),
       onFailure: new destinations.SqsDestination(this.deadLetterQueue),
       environment: {
-        OPS_RIG_CONFIG: LAMBDA_CONFIG_PATH,
+        OPS_RIG_PROJECT: LAMBDA_PROJECT_PATH,
         OPS_RIG_HOME_REGION: settings.homeRegion,
         OPS_RIG_TARGET_REGIONS: settings.targetRegions.join(","),
         OPS_RIG_NOTIFICATION_TOPIC_ARN: this.notificationTopic.topicArn,

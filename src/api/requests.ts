@@ -1,4 +1,3 @@
-import { z } from "zod";
 import { CASE_ID_PATTERN, NO_CASE, RESPONDER_ACTIONS, type ResponderAction } from "../responders/contract.js";
 
 /**
@@ -12,45 +11,155 @@ export const INSTANCE_TYPE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+(-[
 /** Largest request body the API reads (a launch request is a few hundred bytes). */
 export const MAX_BODY_BYTES = 8 * 1024;
 
-export const launchBodySchema = z.strictObject({
-  toolset: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "a toolset name like light or heavy"),
-  /** The region the caller means: checked against the function's own (the API is regional). */
-  region: z
-    .string()
-    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region name")
-    .optional(),
-  caseId: z
-    .string()
-    .regex(CASE_ID_PATTERN, "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
-    .refine((v) => v !== NO_CASE, `"${NO_CASE}" is not a case`)
-    .optional(),
-  instanceType: z
-    .string()
-    .max(64)
-    .regex(INSTANCE_TYPE_PATTERN, "an EC2 instance type like m7i.large")
-    .optional(),
-  keyName: z
-    .string()
-    .regex(/^[\x20-\x7e]{1,255}$/, "an EC2 key pair name")
-    .optional(),
-  subnet: z
-    .string()
-    .regex(/^subnet-[0-9a-f]{8,17}$/, "a subnet id (subnet-...)")
-    .optional(),
-  dryRun: z.boolean().optional(),
-});
-export type LaunchBody = z.infer<typeof launchBodySchema>;
+/** A problem with a request, naming its field (`body` for the request as a whole). */
+export interface FieldProblem {
+  readonly field: string;
+  readonly message: string;
+}
 
-/** The responder outcomes' common request: the case and the instance it acts on. */
-export const outcomeBodySchema = z.looseObject({
-  caseId: z
-    .string()
-    .regex(CASE_ID_PATTERN, "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
-    .refine((v) => v !== NO_CASE, `"${NO_CASE}" is not a case`),
-  instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/, "an instance id (i-...)"),
-  dryRun: z.boolean().optional(),
-});
-export type OutcomeBody = z.infer<typeof outcomeBodySchema>;
+/** What `POST /launch` takes. */
+export interface LaunchBody {
+  readonly toolset: string;
+  /** The region the caller means: checked against the function's own (the API is regional). */
+  readonly region?: string;
+  readonly caseId?: string;
+  readonly instanceType?: string;
+  readonly keyName?: string;
+  readonly subnet?: string;
+  readonly dryRun?: boolean;
+}
+
+/** The responder outcomes' common request: the case and the instance it acts on (other fields kept). */
+export interface OutcomeBody {
+  readonly caseId: string;
+  readonly instanceId: string;
+  readonly dryRun?: boolean;
+  readonly [field: string]: unknown;
+}
+
+// Hand-written checks, not a schema library: the API Lambda ships without zod (issue 11, cold starts).
+// Every problem is reported (not just the first), in field order, unknown fields last; the messages
+// are the ones the zod schemas gave.
+
+type Check = (value: string) => string | undefined;
+const matches =
+  (pattern: RegExp, message: string): Check =>
+  (value) =>
+    pattern.test(value) ? undefined : message;
+const CASE_ID_CHECKS: readonly Check[] = [
+  matches(CASE_ID_PATTERN, "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"),
+  (value) => (value === NO_CASE ? `"${NO_CASE}" is not a case` : undefined),
+];
+
+/** A field's checks: a string with these checks, or a boolean; required or not. */
+interface FieldRule {
+  readonly type: "string" | "boolean";
+  readonly required: boolean;
+  readonly checks?: readonly Check[];
+}
+
+const LAUNCH_FIELDS: Readonly<Record<keyof LaunchBody, FieldRule>> = {
+  toolset: {
+    type: "string",
+    required: true,
+    checks: [matches(/^[a-z][a-z0-9-]{0,31}$/, "a toolset name like light or heavy")],
+  },
+  region: {
+    type: "string",
+    required: false,
+    checks: [matches(/^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region name")],
+  },
+  caseId: { type: "string", required: false, checks: CASE_ID_CHECKS },
+  instanceType: {
+    type: "string",
+    required: false,
+    checks: [
+      (value) => (value.length > 64 ? "Too big: expected string to have <=64 characters" : undefined),
+      matches(INSTANCE_TYPE_PATTERN, "an EC2 instance type like m7i.large"),
+    ],
+  },
+  keyName: {
+    type: "string",
+    required: false,
+    checks: [matches(/^[\x20-\x7e]{1,255}$/, "an EC2 key pair name")],
+  },
+  subnet: {
+    type: "string",
+    required: false,
+    checks: [matches(/^subnet-[0-9a-f]{8,17}$/, "a subnet id (subnet-...)")],
+  },
+  dryRun: { type: "boolean", required: false },
+};
+
+const OUTCOME_FIELDS: Readonly<Record<"caseId" | "instanceId" | "dryRun", FieldRule>> = {
+  caseId: { type: "string", required: true, checks: CASE_ID_CHECKS },
+  instanceId: {
+    type: "string",
+    required: true,
+    checks: [matches(/^i-[0-9a-f]{8,17}$/, "an instance id (i-...)")],
+  },
+  dryRun: { type: "boolean", required: false },
+};
+
+type Checked<T> =
+  | { readonly ok: true; readonly data: T }
+  | { readonly ok: false; readonly problems: readonly FieldProblem[] };
+
+/** Checks a launch request (the Lambda on arrival, `ops-rig launch --api` before sending). */
+export function checkLaunchBody(body: unknown): Checked<LaunchBody> {
+  return checkFields(body, LAUNCH_FIELDS, "strict") as Checked<LaunchBody>;
+}
+
+/** Checks a responder outcome's request; fields beyond the common ones pass through for the outcome. */
+export function checkOutcomeBody(body: unknown): Checked<OutcomeBody> {
+  return checkFields(body, OUTCOME_FIELDS, "loose") as Checked<OutcomeBody>;
+}
+
+function checkFields(
+  body: unknown,
+  rules: Readonly<Record<string, FieldRule>>,
+  unknownFields: "strict" | "loose",
+): Checked<Record<string, unknown>> {
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    return {
+      ok: false,
+      problems: [{ field: "body", message: `Invalid input: expected object, received ${typeName(body)}` }],
+    };
+  const fields = body as Record<string, unknown>;
+  const problems: FieldProblem[] = [];
+  const data: Record<string, unknown> = {};
+  for (const [field, rule] of Object.entries(rules)) {
+    const value = fields[field];
+    if (value === undefined) {
+      if (rule.required)
+        problems.push({ field, message: `Invalid input: expected ${rule.type}, received undefined` });
+      continue;
+    }
+    if (typeof value !== rule.type) {
+      problems.push({ field, message: `Invalid input: expected ${rule.type}, received ${typeName(value)}` });
+      continue;
+    }
+    const messages = (rule.checks ?? []).flatMap((check) => check(value as string) ?? []);
+    problems.push(...messages.map((message) => ({ field, message })));
+    data[field] = value;
+  }
+  const unknown = Object.keys(fields).filter((key) => !Object.hasOwn(rules, key));
+  if (unknownFields === "strict" && unknown.length > 0)
+    problems.push({
+      field: "body",
+      message: `Unrecognized key${unknown.length > 1 ? "s" : ""}: ${unknown.map((k) => JSON.stringify(k)).join(", ")}`,
+    });
+  if (unknownFields === "loose") for (const key of unknown) data[key] = fields[key];
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, data };
+}
+
+/** What a value is, in the words of a problem ("expected boolean, received string"). */
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number" && Number.isNaN(value)) return "NaN";
+  return typeof value;
+}
 
 export type ApiRoute =
   | { readonly kind: "launch"; readonly body: LaunchBody }
@@ -60,7 +169,7 @@ export type ApiRoute =
 export interface ApiRefusal {
   readonly status: 400 | 404 | 405 | 413;
   readonly error: string;
-  readonly problems: readonly { readonly field: string; readonly message: string }[];
+  readonly problems: readonly FieldProblem[];
 }
 
 export const API_PATHS = {
@@ -110,24 +219,16 @@ export function parseApiRequest(
       problems: [{ field: "body", message: "send a JSON object" }],
     };
   }
-  const schema = path === API_PATHS.launch ? launchBodySchema : outcomeBodySchema;
-  const parsed = schema.safeParse(body);
-  if (!parsed.success)
-    return {
-      ok: false,
-      status: 400,
-      error: "invalid request",
-      problems: parsed.error.issues.map((issue) => ({
-        field: issue.path.length > 0 ? issue.path.join(".") : "body",
-        message: issue.message,
-      })),
-    };
-  return path === API_PATHS.launch
-    ? { ok: true, route: { kind: "launch", body: parsed.data as LaunchBody } }
-    : {
-        ok: true,
-        route: { kind: "outcome", action: outcome as ResponderAction, body: parsed.data as OutcomeBody },
-      };
+  if (path === API_PATHS.launch) {
+    const checked = checkLaunchBody(body);
+    return checked.ok
+      ? { ok: true, route: { kind: "launch", body: checked.data } }
+      : { ok: false, status: 400, error: "invalid request", problems: checked.problems };
+  }
+  const checked = checkOutcomeBody(body);
+  return checked.ok
+    ? { ok: true, route: { kind: "outcome", action: outcome as ResponderAction, body: checked.data } }
+    : { ok: false, status: 400, error: "invalid request", problems: checked.problems };
 }
 
 function isAction(value: string): value is ResponderAction {

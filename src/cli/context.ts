@@ -1,6 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { REGION_PATTERN } from "../config/region-pattern.js";
+import { REGION_PATTERN } from "../config/patterns.js";
 import type { ProjectConfig } from "../config/types.js";
 import { UsageError } from "../errors.js";
 import type { PipelinePorts } from "../pipeline/ports.js";

@@ -1,5 +1,5 @@
 import { ARCHES, type Arch, BASES, type Base, isArch, isBase } from "../config/bases.js";
-import type { Toolset } from "../config/types.js";
+import type { ToolsetData } from "../config/types.js";
 import { UsageError } from "../errors.js";
 import { selectToolsetsByName } from "../pipeline/run.js";
 import type { LineKey } from "../render/index.js";
@@ -19,10 +19,10 @@ export function parseArch(value: string, flag = "--arch"): Arch {
  * given. `usesDefault` tells whether the short alias parameter applies.
  */
 export function resolveLine(
-  toolsets: readonly Toolset[],
+  toolsets: readonly ToolsetData[],
   options: { toolset: string; base?: string | undefined; arch?: string | undefined },
-): { toolset: Toolset; line: LineKey; usesDefault: boolean } {
-  const [toolset] = selectToolsetsByName(toolsets, [options.toolset]) as [Toolset];
+): { toolset: ToolsetData; line: LineKey; usesDefault: boolean } {
+  const [toolset] = selectToolsetsByName(toolsets, [options.toolset]) as [ToolsetData];
   const base = options.base === undefined ? toolset.default.base : parseBase(options.base);
   const arch = options.arch === undefined ? toolset.default.arch : parseArch(options.arch);
   if (!toolset.bases.includes(base)) {

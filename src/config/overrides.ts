@@ -1,7 +1,7 @@
 import { ConfigError, type Problem } from "../errors.js";
+import { REGION_PATTERN } from "./patterns.js";
 import { closestRegion, partitionOf as listedPartition } from "./regions.js";
-import { REGION_PATTERN } from "./schema.js";
-import type { PipelineSettings } from "./types.js";
+import type { PipelineData } from "./types.js";
 
 /**
  * Environment overrides of recipes/pipeline.yaml. A deployment creates the topics, the instance
@@ -19,10 +19,10 @@ export const ENV_OVERRIDES = {
   homeRegion: "OPS_RIG_HOME_REGION",
 } as const;
 
-export function applyEnvOverrides(
-  pipeline: PipelineSettings,
+export function applyEnvOverrides<P extends PipelineData>(
+  pipeline: P,
   env: Readonly<Record<string, string | undefined>>,
-): PipelineSettings {
+): P {
   const problems: Problem[] = [];
   const value = (name: string): string | undefined => {
     const v = env[name]?.trim();

@@ -1,17 +1,10 @@
 // A namespace import, not `{ z }`: esbuild can then keep only the members used (not all of zod).
 import * as z from "zod";
 import { ARCHES, BASES } from "./bases.js";
-import { REGION_PATTERN } from "./region-pattern.js";
+import { REGION_PATTERN, SLUG_PATTERN } from "./patterns.js";
 import { closestRegion, partitionOf } from "./regions.js";
 
-export { REGION_PATTERN } from "./region-pattern.js";
-
-/**
- * Names that end up inside Image Builder resource names (`ops-rig-<component>`,
- * `ops-rig-<toolset>-<base>-<arch>`): lower-case letters, digits and dashes only, so every derived
- * name satisfies Image Builder's `[-_A-Za-z0-9 ]` pattern and reads well in a parameter path.
- */
-export const SLUG_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+export { REGION_PATTERN, SLUG_PATTERN } from "./patterns.js";
 
 const HOUR_MS = 3_600_000;
 const DURATION_PATTERN = /^(\d+)(m|h|d|w)$/;

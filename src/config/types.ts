@@ -52,6 +52,15 @@ export interface Toolset {
   readonly source: YamlSource;
 }
 
+/**
+ * A toolset as plain data (JSON-serialisable): everything the pipeline and the services use, without
+ * where it came from. The pipeline Lambda ships its project in this shape (no YAML at run time).
+ */
+export type ToolsetData = Omit<Toolset, "source">;
+
+/** The pipeline settings as plain data (JSON-serialisable), without where they came from. */
+export type PipelineData = Omit<PipelineSettings, "source">;
+
 export interface PipelineSettings {
   readonly file: string;
   readonly homeRegion: string;

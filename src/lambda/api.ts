@@ -14,8 +14,7 @@ import { createLaunchAdapter } from "../aws/launch.js";
 import { createLaunchTemplateAdapter } from "../aws/launch-templates.js";
 import { createSsmAdapter } from "../aws/ssm.js";
 import { createStsAdapter } from "../aws/sts.js";
-import { loadProject } from "../config/load.js";
-import type { Toolset } from "../config/types.js";
+import type { ToolsetData } from "../config/types.js";
 import { asOpsRigError, errorMessage } from "../errors.js";
 import { FORENSIC_INSTANCE_PROFILE, type ResponderAction } from "../responders/contract.js";
 import {
@@ -24,6 +23,7 @@ import {
   type TemplateLaunchRequest,
   type TemplateLaunchResult,
 } from "../services/launch-template.js";
+import { readShippedProject, shippedProjectPath } from "./project.js";
 
 /**
  * The responders' API (Lambda function URL, AWS_IAM auth): a composition root that parses the
@@ -75,7 +75,7 @@ export interface ApiHandlerDeps {
   /** The function's account: callers from other accounts are refused (the URL's policy should already). */
   readonly account: string;
   readonly toolsets: () => Promise<{
-    readonly toolsets: readonly Toolset[];
+    readonly toolsets: readonly ToolsetData[];
     readonly parameterPrefix: string;
   }>;
   readonly instanceProfile: string;
@@ -267,7 +267,7 @@ async function run(deps: ApiHandlerDeps, route: ApiRoute, caller: ApiCaller): Pr
 // ---- The composition for the deployed function: clients and configuration live as long as the container.
 const logger = new Logger({ serviceName: "ops-rig-api" });
 const clients = createAwsClients({ retryMode: "adaptive", maxAttempts: 3, requestTimeoutMs: 10_000 });
-let project: Promise<{ toolsets: readonly Toolset[]; parameterPrefix: string }> | undefined;
+let project: Promise<{ toolsets: readonly ToolsetData[]; parameterPrefix: string }> | undefined;
 
 export const handler = createApiHandler({
   region: process.env.AWS_REGION ?? "",
@@ -275,10 +275,8 @@ export const handler = createApiHandler({
   instanceProfile: process.env.OPS_RIG_FORENSIC_PROFILE ?? FORENSIC_INSTANCE_PROFILE,
   toolsets: () => {
     project ??= (async () => {
-      const config = await loadProject(
-        process.env.OPS_RIG_CONFIG ?? process.env.LAMBDA_TASK_ROOT ?? process.cwd(),
-      );
-      return { toolsets: config.toolsets, parameterPrefix: config.pipeline.parameterPrefix };
+      const shipped = await readShippedProject(shippedProjectPath(process.env));
+      return { toolsets: shipped.toolsets, parameterPrefix: shipped.pipeline.parameterPrefix };
     })();
     project.catch(() => {
       project = undefined;

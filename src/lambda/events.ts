@@ -1,6 +1,4 @@
-// A namespace import, not `{ z }`: esbuild can then keep only the members used (not all of zod).
-import * as z from "zod";
-import { SLUG_PATTERN } from "../config/schema.js";
+import { SLUG_PATTERN } from "../config/patterns.js";
 import { UsageError } from "../errors.js";
 import type { Trigger } from "../pipeline/report.js";
 
@@ -32,52 +30,135 @@ export interface EventScope {
   readonly images: ReadonlyMap<string, string>;
 }
 
-const schedule = z.object({ kind: z.enum(["nightly", "tick"]) });
+// Hand-written guards, not a schema library: the pipeline Lambda ships without zod (issue 11, cold
+// starts). The manual request's messages are the ones zod gave (test/unit/lambda/events.test.ts).
 
-const manual = z.strictObject({
-  action: z.literal("bake"),
-  toolsets: z
-    .array(z.string().regex(SLUG_PATTERN, { message: "not a toolset name" }))
-    .min(1, { message: "name at least one toolset, or leave toolsets out to bake every toolset" })
-    .optional(),
-  force: z.boolean().optional(),
-});
+type Fields = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Fields =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+const isString = (value: unknown): value is string => typeof value === "string";
+/** An optional field: absent (or undefined) or of the type. */
+const optional = <T>(value: unknown, guard: (v: unknown) => v is T): value is T | undefined =>
+  value === undefined || guard(value);
+
+/** `{"kind":"nightly"|"tick"}` (other keys allowed). */
+function scheduleKind(fields: Fields): "nightly" | "tick" | undefined {
+  return fields.kind === "nightly" || fields.kind === "tick" ? fields.kind : undefined;
+}
+
+/** What a value is, in the words of the refusal ("expected boolean, received string"). */
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number" && Number.isNaN(value)) return "NaN";
+  return typeof value;
+}
+
+const MANUAL_KEYS = new Set(["action", "toolsets", "force"]);
+
+/** The manual request `{"action":"bake","toolsets"?:[...],"force"?:boolean}`, strictly: its first problem names the field. */
+function parseManual(
+  fields: Fields,
+):
+  | { readonly toolsets?: string[]; readonly force?: boolean }
+  | { readonly problem: string; readonly path: string } {
+  const { toolsets, force } = fields;
+  if (toolsets !== undefined) {
+    if (!Array.isArray(toolsets))
+      return { path: "toolsets", problem: `Invalid input: expected array, received ${typeName(toolsets)}` };
+    for (const [index, name] of toolsets.entries()) {
+      if (!isString(name))
+        return {
+          path: `toolsets.${index}`,
+          problem: `Invalid input: expected string, received ${typeName(name)}`,
+        };
+      if (!SLUG_PATTERN.test(name)) return { path: `toolsets.${index}`, problem: "not a toolset name" };
+    }
+    if (toolsets.length === 0)
+      return {
+        path: "toolsets",
+        problem: "name at least one toolset, or leave toolsets out to bake every toolset",
+      };
+  }
+  if (force !== undefined && typeof force !== "boolean")
+    return { path: "force", problem: `Invalid input: expected boolean, received ${typeName(force)}` };
+  const unknown = Object.keys(fields).filter((key) => !MANUAL_KEYS.has(key));
+  if (unknown.length > 0)
+    return {
+      path: "event",
+      problem: `Unrecognized key${unknown.length > 1 ? "s" : ""}: ${unknown.map((k) => JSON.stringify(k)).join(", ")}`,
+    };
+  return {
+    ...(toolsets !== undefined ? { toolsets: toolsets as string[] } : {}),
+    ...(force !== undefined ? { force } : {}),
+  };
+}
 
 /** An EventBridge rule's schedule, for a schedule created by hand. */
-const scheduledEvent = z.object({
-  source: z.literal("aws.events"),
-  "detail-type": z.literal("Scheduled Event"),
-});
+function isScheduledEvent(fields: Fields): boolean {
+  return fields.source === "aws.events" && fields["detail-type"] === "Scheduled Event";
+}
 
 /** AWS user guide, "EventBridge events that Image Builder sends": EC2 Image Builder Image State Change. */
-const imageStateChange = z.object({
-  source: z.literal("aws.imagebuilder"),
-  "detail-type": z.literal("EC2 Image Builder Image State Change"),
-  resources: z.array(z.string()).min(1),
-  detail: z.object({ state: z.object({ status: z.string() }) }),
-});
+function imageStateChange(
+  fields: Fields,
+): { readonly resources: string[]; readonly status: string } | undefined {
+  if (
+    fields.source !== "aws.imagebuilder" ||
+    fields["detail-type"] !== "EC2 Image Builder Image State Change"
+  )
+    return undefined;
+  const { resources, detail } = fields;
+  if (!Array.isArray(resources) || resources.length === 0 || !resources.every(isString)) return undefined;
+  const state = isObject(detail) ? detail.state : undefined;
+  if (!isObject(state) || !isString(state.status)) return undefined;
+  return { resources, status: state.status };
+}
 
-const snsRecords = z.object({
-  Records: z
-    .array(
-      z.object({
-        EventSource: z.literal("aws:sns"),
-        Sns: z.object({ TopicArn: z.string(), Message: z.string() }),
-      }),
-    )
-    .min(1),
-});
+interface SnsRecord {
+  readonly Sns: { readonly TopicArn: string; readonly Message: string };
+}
+
+/** Lambda's SNS event: every record an SNS message with its topic and text. */
+function snsRecords(fields: Fields): readonly SnsRecord[] | undefined {
+  const records = fields.Records;
+  if (!Array.isArray(records) || records.length === 0) return undefined;
+  const valid = records.every(
+    (r) =>
+      isObject(r) &&
+      r.EventSource === "aws:sns" &&
+      isObject(r.Sns) &&
+      isString(r.Sns.TopicArn) &&
+      isString(r.Sns.Message),
+  );
+  return valid ? (records as SnsRecord[]) : undefined;
+}
 
 /** Image Builder's completion message: the Image object as JSON (only the fields used here). */
-const imageMessage = z.object({
-  arn: z.string(),
-  state: z.object({ status: z.string(), reason: z.string().optional() }),
-  outputResources: z
-    .object({
-      amis: z.array(z.object({ region: z.string().optional(), image: z.string().optional() })).optional(),
-    })
-    .optional(),
-});
+interface ImageMessage {
+  readonly arn: string;
+  readonly status: string;
+  readonly amis: readonly { readonly region?: string; readonly image?: string }[];
+}
+
+function imageMessage(value: unknown): ImageMessage | undefined {
+  if (!isObject(value) || !isString(value.arn)) return undefined;
+  const { state, outputResources } = value;
+  if (!isObject(state) || !isString(state.status) || !optional(state.reason, isString)) return undefined;
+  if (!optional(outputResources, isObject)) return undefined;
+  const amis = outputResources?.amis;
+  if (
+    !optional(amis, Array.isArray) ||
+    !(amis ?? []).every((a) => isObject(a) && optional(a.region, isString) && optional(a.image, isString))
+  )
+    return undefined;
+  return {
+    arn: value.arn,
+    status: state.status,
+    amis: (amis ?? []) as { region?: string; image?: string }[],
+  };
+}
 
 /** Statuses that move a line: a finished build continues it, a failed one is reported. */
 const ACTIONABLE = new Set(["AVAILABLE", "FAILED", "CANCELLED"]);
@@ -94,19 +175,15 @@ export function parseEvent(event: unknown, scope: EventScope): ParsedEvent {
     return { kind: "ignored", reason: "the event is not a JSON object" };
   const fields = event as Record<string, unknown>;
 
-  const asSchedule = schedule.safeParse(event);
-  if (asSchedule.success) return run({ trigger: asSchedule.data.kind });
+  const kind = scheduleKind(fields);
+  if (kind) return run({ trigger: kind });
 
   if ("action" in fields) {
     if (fields.action !== "bake")
       return { kind: "ignored", reason: `unknown action ${JSON.stringify(fields.action)}` };
-    const asManual = manual.safeParse(event);
-    if (!asManual.success) {
-      const issue = asManual.error.issues[0];
-      const path = issue?.path.join(".") || "event";
-      return { kind: "refused", error: new UsageError(issue?.message ?? "invalid manual event", path) };
-    }
-    const { toolsets, force } = asManual.data;
+    const manual = parseManual(fields);
+    if ("problem" in manual) return { kind: "refused", error: new UsageError(manual.problem, manual.path) };
+    const { toolsets, force } = manual;
     const unknown = toolsets?.filter((t) => ![...scope.images.values()].includes(t)) ?? [];
     if (unknown.length > 0)
       return {
@@ -119,30 +196,30 @@ export function parseEvent(event: unknown, scope: EventScope): ParsedEvent {
     return run({ trigger: "manual", ...(toolsets ? { toolsets } : {}), ...(force ? { force: true } : {}) });
   }
 
-  if (scheduledEvent.safeParse(event).success) return run({ trigger: "tick" });
+  if (isScheduledEvent(fields)) return run({ trigger: "tick" });
 
-  const asStateChange = imageStateChange.safeParse(event);
-  if (asStateChange.success) {
-    const status = asStateChange.data.detail.state.status;
-    const images = asStateChange.data.resources.flatMap((arn) => {
+  const stateChange = imageStateChange(fields);
+  if (stateChange) {
+    const { status } = stateChange;
+    const images = stateChange.resources.flatMap((arn) => {
       const toolset = toolsetOfImage(arn, scope);
       return toolset ? [{ arn, status, amis: [], toolset }] : [];
     });
     return fromImages(images, "an EventBridge Image State Change");
   }
 
-  const asSns = snsRecords.safeParse(event);
-  if (asSns.success) {
+  const records = snsRecords(fields);
+  if (records) {
     const images: ImageSeen[] = [];
     const skipped: string[] = [];
-    for (const record of asSns.data.Records) {
+    for (const record of records) {
       if (!topicMatches(record.Sns.TopicArn, scope)) {
         skipped.push(`a message from ${record.Sns.TopicArn}, not the build topic`);
         continue;
       }
-      let parsed: z.infer<typeof imageMessage> | undefined;
+      let parsed: ImageMessage | undefined;
       try {
-        parsed = imageMessage.safeParse(JSON.parse(record.Sns.Message)).data;
+        parsed = imageMessage(JSON.parse(record.Sns.Message));
       } catch {
         parsed = undefined;
       }
@@ -157,9 +234,9 @@ export function parseEvent(event: unknown, scope: EventScope): ParsedEvent {
       }
       images.push({
         arn: parsed.arn,
-        status: parsed.state.status,
+        status: parsed.status,
         // Every AMI of the build, not just the first.
-        amis: (parsed.outputResources?.amis ?? []).map((a) => `${a.region ?? "?"}:${a.image ?? "?"}`),
+        amis: parsed.amis.map((a) => `${a.region ?? "?"}:${a.image ?? "?"}`),
         toolset,
       });
     }

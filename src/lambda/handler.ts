@@ -1,17 +1,17 @@
 import { setMaxListeners } from "node:events";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { createAwsClients, createPipelinePorts } from "../aws/index.js";
-import { loadProject } from "../config/load.js";
 import { applyEnvOverrides } from "../config/overrides.js";
 import { ActionsFailedError, asOpsRigError, errorMessage } from "../errors.js";
 import { parseConcurrency } from "../pipeline/apply.js";
 import { linesOf } from "../pipeline/observe.js";
 import type { PipelinePorts } from "../pipeline/ports.js";
 import type { PipelineProject } from "../pipeline/run.js";
-import { recipeResourceName, renderProject } from "../render/index.js";
+import { recipeResourceName } from "../render/recipe.js";
 import { bake, type PipelineResponse } from "../services/bake.js";
 import { type EventScope, parseEvent } from "./events.js";
 import { eventLog, type LogLevel } from "./log.js";
+import { readShippedProject, shippedProjectPath } from "./project.js";
 
 export interface LambdaContextLike {
   getRemainingTimeInMillis?: () => number;
@@ -184,12 +184,16 @@ let project: Promise<PipelineProject> | undefined;
 export const handler = createHandler({
   project: () => {
     project ??= (async () => {
-      const root = process.env.OPS_RIG_CONFIG ?? process.env.LAMBDA_TASK_ROOT ?? process.cwd();
-      const rendered = renderProject(await loadProject(root));
+      // Rendered and validated at bundle time: no YAML or schemas at a cold start (issue 11).
+      const shipped = await readShippedProject(shippedProjectPath(process.env));
+      logger.info("project loaded", {
+        inputs: shipped.inputs,
+        toolsets: shipped.toolsets.map((t) => t.name),
+      });
       return {
-        pipeline: applyEnvOverrides(rendered.config.pipeline, process.env),
-        toolsets: rendered.config.toolsets,
-        components: rendered.components,
+        pipeline: applyEnvOverrides(shipped.pipeline, process.env),
+        toolsets: shipped.toolsets,
+        components: shipped.components,
       };
     })();
     project.catch(() => {

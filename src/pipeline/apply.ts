@@ -1,4 +1,4 @@
-import type { PipelineSettings, Toolset } from "../config/types.js";
+import type { PipelineData, ToolsetData } from "../config/types.js";
 import { asOpsRigError, InvariantError, type OpsRigError, UsageError } from "../errors.js";
 import type { ServiceEvents } from "../events.js";
 import {
@@ -25,8 +25,8 @@ export type OutcomeStatus = ActionOutcome["status"];
 
 export interface ApplyContext {
   readonly ports: PipelinePorts;
-  readonly pipeline: PipelineSettings;
-  readonly toolsets: readonly Toolset[];
+  readonly pipeline: PipelineData;
+  readonly toolsets: readonly ToolsetData[];
   readonly components: ReadonlyMap<string, RenderedComponent>;
   readonly resources: ImageBuilderResources;
   readonly now: () => Date;
@@ -70,10 +70,7 @@ export function parseConcurrency(value: string | undefined, source: string): num
 type PerformedAction = Exclude<Action, { kind: "wait" | "skip" | "notify" }>;
 
 /** Which lane an action waits in, and how wide that lane is. */
-export function laneOf(
-  action: Action,
-  pipeline: PipelineSettings,
-): { key: string; size: number } | undefined {
+export function laneOf(action: Action, pipeline: PipelineData): { key: string; size: number } | undefined {
   switch (action.kind) {
     case "build":
       return { key: "imagebuilder", size: LANES.builds };

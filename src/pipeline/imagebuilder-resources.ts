@@ -1,4 +1,5 @@
-import { type PipelineSettings, type Toolset, topicArn } from "../config/index.js";
+import { topicArn } from "../config/overrides.js";
+import type { PipelineData, ToolsetData } from "../config/types.js";
 import { AwsCallError, InvariantError, OpsRigError } from "../errors.js";
 import {
   amiNameTemplate,
@@ -26,7 +27,7 @@ export class ImageBuilderResources {
 
   constructor(
     private readonly ib: ImageBuilderPort,
-    private readonly pipeline: PipelineSettings,
+    private readonly pipeline: PipelineData,
     private readonly accountId: string,
   ) {}
 
@@ -38,7 +39,7 @@ export class ImageBuilderResources {
     return memo(this.recipes, `${recipe.name}:${recipe.hash}`, () => this.ensureRecipe(recipe, components));
   }
 
-  infrastructure(toolset: Toolset, arch: string): Promise<string> {
+  infrastructure(toolset: ToolsetData, arch: string): Promise<string> {
     const name = infrastructureName(toolset.name, arch);
     return memo(this.infrastructures, name, () => this.ensureInfrastructure(toolset, arch));
   }
@@ -108,7 +109,7 @@ export class ImageBuilderResources {
     throw versionConflict("recipe", recipe.name);
   }
 
-  private async ensureInfrastructure(toolset: Toolset, arch: string): Promise<string> {
+  private async ensureInfrastructure(toolset: ToolsetData, arch: string): Promise<string> {
     const { build } = this.pipeline;
     const wanted: InfrastructureSettings = {
       name: infrastructureName(toolset.name, arch),

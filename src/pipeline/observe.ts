@@ -1,5 +1,5 @@
 import type { Arch, Base } from "../config/bases.js";
-import type { PipelineSettings, Toolset } from "../config/types.js";
+import type { PipelineData, ToolsetData } from "../config/types.js";
 import { asOpsRigError, errorMessage } from "../errors.js";
 import type { ServiceEvents } from "../events.js";
 import { contentFingerprint } from "../plan/fingerprint.js";
@@ -16,14 +16,15 @@ import type {
   ObservedSharing,
   OurAmi,
 } from "../plan/types.js";
-import { type LineKey, type RenderedComponent, renderRecipe } from "../render/index.js";
+import type { RenderedComponent } from "../render/component.js";
+import { type LineKey, renderRecipe } from "../render/recipe.js";
 import { baseKey, discoverBases } from "./bases.js";
 import type { PipelinePorts, RegionInfo } from "./ports.js";
 
 export interface ObserveInput {
   readonly ports: PipelinePorts;
-  readonly pipeline: PipelineSettings;
-  readonly toolsets: readonly Toolset[];
+  readonly pipeline: PipelineData;
+  readonly toolsets: readonly ToolsetData[];
   readonly components: ReadonlyMap<string, RenderedComponent>;
   readonly now: Date;
   readonly events: ServiceEvents;
@@ -57,7 +58,7 @@ export function runFacts(ports: PipelinePorts, home: string): RunFacts {
   };
 }
 
-export function linesOf(toolsets: readonly Toolset[]): LineKey[] {
+export function linesOf(toolsets: readonly ToolsetData[]): LineKey[] {
   return toolsets.flatMap((toolset) =>
     toolset.bases.flatMap((base) =>
       toolset.arches.map((arch): LineKey => ({ toolset: toolset.name, base, arch })),
@@ -195,7 +196,7 @@ const LAUNCH_PERMISSION_READS = 8;
  */
 async function observeSharing(
   ports: PipelinePorts,
-  pipeline: PipelineSettings,
+  pipeline: PipelineData,
   region: string,
   amis: readonly OurAmi[],
 ): Promise<{ sharing?: ObservedSharing; sharingError?: string }> {

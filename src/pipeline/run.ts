@@ -1,5 +1,5 @@
 import { topicArn } from "../config/overrides.js";
-import type { PipelineSettings, Toolset } from "../config/types.js";
+import type { PipelineData, ToolsetData } from "../config/types.js";
 import { asOpsRigError } from "../errors.js";
 import type { ServiceEvents } from "../events.js";
 import { TAG } from "../plan/names.js";
@@ -29,8 +29,8 @@ export interface PipelineDeps {
 }
 
 export interface PipelineProject {
-  readonly pipeline: PipelineSettings;
-  readonly toolsets: readonly Toolset[];
+  readonly pipeline: PipelineData;
+  readonly toolsets: readonly ToolsetData[];
   readonly components: ReadonlyMap<string, RenderedComponent>;
 }
 
@@ -85,7 +85,7 @@ export async function observeAndPlan(
   project: PipelineProject,
   deps: PipelineDeps,
   options: PlanOptions = {},
-): Promise<{ readonly observed: Observed; readonly plan: Plan; readonly toolsets: readonly Toolset[] }> {
+): Promise<{ readonly observed: Observed; readonly plan: Plan; readonly toolsets: readonly ToolsetData[] }> {
   const toolsets = selectToolsetsByName(project.toolsets, options.toolsets);
   const now = deps.now();
   const observed = await observe({

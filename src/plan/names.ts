@@ -1,6 +1,7 @@
 import { BASE_INFO } from "../config/bases.js";
-import type { Toolset } from "../config/types.js";
-import { type LineKey, lineId, RESOURCE_PREFIX, recipeResourceName } from "../render/index.js";
+import type { ToolsetData } from "../config/types.js";
+import { RESOURCE_PREFIX } from "../render/names.js";
+import { type LineKey, lineId, recipeResourceName } from "../render/recipe.js";
 
 /** Tags on every AMI and Image Builder image ops-rig makes (prefix `ops-rig:`). */
 export const TAG = {
@@ -53,7 +54,7 @@ export function aliasParameterName(prefix: string, toolset: string): string {
 }
 
 /** The parameters a line publishes to: its own, plus the alias when it is the toolset's default. */
-export function parameterNamesFor(prefix: string, toolset: Toolset, line: LineKey): string[] {
+export function parameterNamesFor(prefix: string, toolset: ToolsetData, line: LineKey): string[] {
   const names = [lineParameterName(prefix, line)];
   if (toolset.default.base === line.base && toolset.default.arch === line.arch) {
     names.push(aliasParameterName(prefix, toolset.name));

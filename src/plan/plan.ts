@@ -1,5 +1,5 @@
-import type { PipelineSettings, Toolset } from "../config/types.js";
-import { type LineKey, lineId } from "../render/index.js";
+import type { PipelineData, ToolsetData } from "../config/types.js";
+import { type LineKey, lineId } from "../render/recipe.js";
 import { epochFingerprint, shortFingerprint } from "./fingerprint.js";
 import {
   buildLabel,
@@ -25,8 +25,8 @@ import {
 } from "./types.js";
 
 export interface PlanInput {
-  readonly pipeline: PipelineSettings;
-  readonly toolsets: readonly Toolset[];
+  readonly pipeline: PipelineData;
+  readonly toolsets: readonly ToolsetData[];
   readonly observed: Observed;
   readonly now: Date;
   readonly options?: PlanOptions;
@@ -68,7 +68,7 @@ export function plan(input: PlanInput): Plan {
 }
 
 /** Home region first (copies start there), then the targets in configuration order. */
-export function regionsOf(pipeline: PipelineSettings): string[] {
+export function regionsOf(pipeline: PipelineData): string[] {
   return [...new Set([pipeline.homeRegion, ...pipeline.targetRegions])];
 }
 
@@ -148,7 +148,7 @@ export function desiredFingerprint(input: {
 }
 
 interface LineContext extends PlanInput {
-  readonly toolset: Toolset;
+  readonly toolset: ToolsetData;
   readonly observedLine: ObservedLine;
   readonly home: ObservedRegion | undefined;
   readonly actions: Action[];

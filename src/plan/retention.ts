@@ -1,12 +1,12 @@
-import type { PipelineSettings, Toolset } from "../config/types.js";
+import type { PipelineData, ToolsetData } from "../config/types.js";
 import type { LineKey } from "../render/index.js";
 import { lineFromTags, parameterNamesFor, sameLine, TAG } from "./names.js";
 import type { Action, ObservedRegion, OurAmi } from "./types.js";
 
 export interface RetentionInput {
   readonly line: LineKey;
-  readonly toolset: Toolset;
-  readonly pipeline: PipelineSettings;
+  readonly toolset: ToolsetData;
+  readonly pipeline: PipelineData;
   readonly region: ObservedRegion;
   readonly now: Date;
 }

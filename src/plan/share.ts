@@ -1,5 +1,5 @@
 import { partitionOf } from "../config/regions.js";
-import type { PipelineSettings, ShareSettings, Toolset } from "../config/types.js";
+import type { PipelineData, ShareSettings, ToolsetData } from "../config/types.js";
 import { parameterNamesFor, TAG } from "./names.js";
 import type { Action, LaunchPermission, Observed, ObservedRegion, OurAmi } from "./types.js";
 
@@ -107,8 +107,8 @@ export function keyPolicyAllows(policy: string | undefined, permission: LaunchPe
 }
 
 interface ShareInput {
-  readonly pipeline: PipelineSettings;
-  readonly toolsets: readonly Toolset[];
+  readonly pipeline: PipelineData;
+  readonly toolsets: readonly ToolsetData[];
   readonly observed: Observed;
   /** Parameters that this plan already publishes (they are promoted by their publish, not here). */
   readonly publishing: ReadonlySet<string>;

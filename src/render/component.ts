@@ -3,8 +3,9 @@ import type { Problem } from "../errors.js";
 import { type AwstoeDocument, checkAwstoeDocument, checkAwstoeSource, MAX_DOCUMENT_CHARS } from "./awstoe.js";
 import { toAwstoeYaml } from "./document.js";
 import { sha256Hex } from "./hash.js";
+import { componentResourceName } from "./names.js";
 
-export const RESOURCE_PREFIX = "ops-rig";
+export { componentResourceName, RESOURCE_PREFIX } from "./names.js";
 
 /** The AWSTOE document of one component, exactly as it is sent to Image Builder. */
 export interface RenderedComponent {
@@ -25,10 +26,6 @@ export interface RenderedComponent {
   readonly phases: readonly string[];
   /** The parsed final document, for runners. */
   readonly model: AwstoeDocument;
-}
-
-export function componentResourceName(name: string): string {
-  return `${RESOURCE_PREFIX}-${name}`;
 }
 
 /** Prelude lines worth sending: comments and blank lines cost document characters and do nothing. */

@@ -1,9 +1,10 @@
 import { type Arch, BASE_INFO, type Base } from "../config/bases.js";
-import { componentOnLine, type Toolset } from "../config/types.js";
+import { componentOnLine, type Toolset, type ToolsetData } from "../config/types.js";
 import type { Problem } from "../errors.js";
-import { RESOURCE_PREFIX, type RenderedComponent } from "./component.js";
+import type { RenderedComponent } from "./component.js";
 import { canonicalJson, sha256Hex } from "./hash.js";
 import { SSM_AGENT_KEY, SSM_AGENT_KEY_FINGERPRINT } from "./keys.js";
+import { RESOURCE_PREFIX } from "./names.js";
 
 /** Image Builder's resource name pattern (components, recipes, configurations). */
 export const RESOURCE_NAME_PATTERN = /^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$/;
@@ -61,7 +62,7 @@ export interface RecipeShape {
 }
 
 export interface RecipeInput {
-  readonly toolset: Toolset;
+  readonly toolset: ToolsetData;
   readonly base: Base;
   readonly arch: Arch;
   /** The parent AMI (or `ssm:` parameter) and its root device name. */

@@ -1,5 +1,5 @@
 import { BASE_INFO, type Base } from "../config/bases.js";
-import type { Toolset } from "../config/types.js";
+import type { ToolsetData } from "../config/types.js";
 import {
   InterruptedError,
   LaunchTemplateMismatchError,
@@ -22,7 +22,7 @@ import type { LaunchTemplateInfo, LaunchTemplatePort, TemplateRunInput } from ".
 
 export interface TemplateLaunchRequest {
   readonly region: string;
-  readonly toolset: Toolset;
+  readonly toolset: ToolsetData;
   /** The toolset's default line: what its template launches. */
   readonly line: LineKey;
   readonly parameterPrefix: string;

@@ -1,5 +1,5 @@
 import { BASE_INFO, type Base } from "../config/bases.js";
-import type { Toolset } from "../config/types.js";
+import type { ToolsetData } from "../config/types.js";
 import {
   AwsCallError,
   asOpsRigError,
@@ -21,7 +21,7 @@ export const GROUP_CIDRS_TAG = "ops-rig:ssh-cidrs";
 
 export interface LaunchRequest {
   readonly region: string;
-  readonly toolset: Toolset;
+  readonly toolset: ToolsetData;
   readonly line: LineKey;
   /** The line is the toolset's default: launch from the short alias parameter. */
   readonly usesDefault: boolean;

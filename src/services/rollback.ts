@@ -1,4 +1,4 @@
-import type { Toolset } from "../config/types.js";
+import type { ToolsetData } from "../config/types.js";
 import { asOpsRigError, NoRollbackTargetError, type OpsRigError, ParameterNotFoundError } from "../errors.js";
 import type { ParameterHistoryEntry } from "../pipeline/ports.js";
 import { publishImage, rollbackLabel } from "../pipeline/publish.js";
@@ -15,7 +15,7 @@ import { builtAt } from "../plan/retention.js";
 import type { LineKey, OurAmi } from "../plan/types.js";
 
 export interface RollbackRequest {
-  readonly toolset: Toolset;
+  readonly toolset: ToolsetData;
   readonly line: LineKey;
   readonly regions: readonly string[];
   /** Go back to this version of the line's parameter (per region) instead of the previous good AMI. */

@@ -21,7 +21,13 @@ describe("the Lambda handler against the local AWS", () => {
   const destroyers: (() => void)[] = [];
 
   beforeAll(async () => {
-    project = await shippedProject({ toolsets: ["light"], bases: ["debian-12"], arches: ["amd64", "arm64"] });
+    // As the deployed function reads it: from project.json, without YAML.
+    project = await shippedProject({
+      toolsets: ["light"],
+      bases: ["debian-12"],
+      arches: ["amd64", "arm64"],
+      asShipped: true,
+    });
     world = await prepareWorld(aws, project);
     const deps: HandlerDeps = {
       project: async () => project,

@@ -7,7 +7,7 @@ import {
 } from "@aws-sdk/client-iam";
 import { CreateTopicCommand, SNSClient } from "@aws-sdk/client-sns";
 import { FORENSIC_INSTANCE_PROFILE, RESPONDER_ACTIONS, responderRoleName } from "../../infra/lib/names.js";
-import type { PipelineSettings } from "../../src/config/types.js";
+import type { PipelineData } from "../../src/config/types.js";
 
 /**
  * What the deployed CDK stack (infra/) provides that ops-rig's commands use, made in the local AWS
@@ -39,7 +39,7 @@ const EC2_TRUST = JSON.stringify({
 
 export async function createStackResources(
   aws: ClientConfigSource,
-  pipeline: Pick<PipelineSettings, "homeRegion" | "notifications" | "build">,
+  pipeline: Pick<PipelineData, "homeRegion" | "notifications" | "build">,
 ): Promise<StackResources> {
   const home = pipeline.homeRegion;
   const sns = new SNSClient(aws.clientConfig(home));

@@ -6,7 +6,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import type { PipelineSettings } from "../../src/config/types.js";
+import type { PipelineData } from "../../src/config/types.js";
 import { createStackResources } from "../emulators/stack.js";
 
 /** What the CDK stack would have created, made in the local AWS: topics, instance profiles, a queue to read notifications. */
@@ -37,7 +37,7 @@ interface ClientConfigSource {
 
 export async function deployLocally(
   aws: ClientConfigSource,
-  pipeline: PipelineSettings,
+  pipeline: PipelineData,
 ): Promise<LocalDeployment> {
   const home = pipeline.homeRegion;
   const sns = new SNSClient(aws.clientConfig(home));

@@ -1,29 +1,41 @@
 import { loadProject } from "../../src/config/load.js";
 import { applyEnvOverrides } from "../../src/config/overrides.js";
-import type { PipelineSettings, Toolset } from "../../src/config/types.js";
+import type { PipelineData, ToolsetData } from "../../src/config/types.js";
+import { parseShippedProject, projectData, shippedProjectText } from "../../src/lambda/project.js";
 import type { PipelineProject } from "../../src/pipeline/run.js";
 import { renderProject } from "../../src/render/index.js";
 import { REPO_ROOT } from "./paths.js";
 
 let rendered: ReturnType<typeof renderProject> | undefined;
 
-/** The shipped project, optionally narrowed (fewer lines keep crash-by-crash tests fast). */
+/**
+ * The shipped project, optionally narrowed (fewer lines keep crash-by-crash tests fast). `asShipped`:
+ * as the Lambdas read it, written to and read back from project.json's text (src/lambda/project.ts).
+ */
 export async function shippedProject(narrow?: {
   toolsets?: readonly string[];
-  bases?: Toolset["bases"];
-  arches?: Toolset["arches"];
+  bases?: ToolsetData["bases"];
+  arches?: ToolsetData["arches"];
   components?: readonly string[];
   regions?: readonly string[];
-  pipeline?: (p: PipelineSettings) => PipelineSettings;
+  pipeline?: (p: PipelineData) => PipelineData;
+  asShipped?: boolean;
 }): Promise<PipelineProject> {
   // Rendered once per test file: narrowing only filters it.
   rendered ??= renderProject(await loadProject(REPO_ROOT));
-  let pipeline: PipelineSettings = applyEnvOverrides(rendered.config.pipeline, {});
+  const base: PipelineProject = narrow?.asShipped
+    ? parseShippedProject(shippedProjectText(projectData(rendered), "test"), "project.json")
+    : {
+        pipeline: rendered.config.pipeline,
+        toolsets: rendered.config.toolsets,
+        components: rendered.components,
+      };
+  let pipeline: PipelineData = applyEnvOverrides(base.pipeline, {});
   if (narrow?.regions) pipeline = { ...pipeline, targetRegions: [...narrow.regions] };
   if (narrow?.pipeline) pipeline = narrow.pipeline(pipeline);
-  const toolsets = rendered.config.toolsets
+  const toolsets = base.toolsets
     .filter((t) => !narrow?.toolsets || narrow.toolsets.includes(t.name))
-    .map((t): Toolset => {
+    .map((t): ToolsetData => {
       const bases = narrow?.bases ?? t.bases;
       const arches = narrow?.arches ?? t.arches;
       return {
@@ -39,5 +51,5 @@ export async function shippedProject(narrow?: {
           : t.components,
       };
     });
-  return { pipeline, toolsets, components: rendered.components };
+  return { pipeline, toolsets, components: base.components };
 }

@@ -5,26 +5,27 @@ import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   BUNDLE_FILE,
-  CONFIG_FOLDER,
   HANDLER_ENTRY,
-  LAMBDA_CONFIG_PATH,
+  LAMBDA_PROJECT_PATH,
   LAMBDA_TASK_ROOT,
+  type LambdaBundle,
   MAX_BUNDLE_BYTES,
+  PROJECT_FILE,
+  projectInputsHash,
 } from "../../infra/lib/bundle.js";
 import { loadProject } from "../../src/config/load.js";
+import { projectData, readShippedProject } from "../../src/lambda/project.js";
 import { renderProject } from "../../src/render/index.js";
-import { cleanup, REPO_ROOT, sharedBrokerBundle, sharedBundle } from "./helpers.js";
+import { cleanup, REPO_ROOT, sharedApiBundle, sharedBrokerBundle, sharedBundle } from "./helpers.js";
 
 afterAll(cleanup);
 
-async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
-    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await filesUnder(dir, path)));
-    else out.push(path);
-  }
-  return out.sort();
+/** The packages a bundle carries (from esbuild's metafile), e.g. `yaml`, `zod`, `@smithy/core`. */
+function packagesOf(bundle: LambdaBundle): string[] {
+  const names = Object.keys(bundle.metafile.inputs).flatMap(
+    (f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? [],
+  );
+  return [...new Set(names)].sort();
 }
 
 describe("the Lambda bundle", () => {
@@ -48,8 +49,6 @@ describe("the Lambda bundle", () => {
       ...new Set(inputs.flatMap((f) => /@aws-sdk\/client-([a-z0-9-]+)\//.exec(f)?.[1] ?? [])),
     ].sort();
     expect(clients).toEqual(["ec2", "imagebuilder", "kms", "ram", "s3", "sns", "ssm", "sts"]);
-    // No other zod locale than English.
-    expect(inputs.filter((f) => /zod\/v4\/locales\/(?!en\.js|index\.js)/.test(f))).toEqual([]);
     // The map stays beside the bundle for debugging; nothing makes Node load it at a cold start (the
     // function's environment, without NODE_OPTIONS=--enable-source-maps, is asserted in stack.test.ts).
     expect(existsSync(join(bundle.dir, `${BUNDLE_FILE}.map`))).toBe(true);
@@ -62,25 +61,68 @@ describe("the Lambda bundle", () => {
     expect(typeof module.handler).toBe("function");
   });
 
-  it("ships the project's recipes/ and components/ where OPS_RIG_CONFIG points", async () => {
+  it("ships neither yaml nor zod: the project comes rendered (project.json), and events are checked by hand", () => {
     const bundle = sharedBundle();
-    expect(LAMBDA_CONFIG_PATH).toBe(`${LAMBDA_TASK_ROOT}/${CONFIG_FOLDER}`);
-    const shipped = await filesUnder(join(bundle.dir, CONFIG_FOLDER));
-    const expected = [
-      ...(await filesUnder(join(REPO_ROOT, "recipes"))).map((f) => `recipes/${f}`),
-      ...(await filesUnder(join(REPO_ROOT, "components"))).map((f) => `components/${f}`),
-    ].sort();
-    expect(shipped).toEqual(expected);
-    expect(shipped).toContain("components/lib/prelude.sh");
-    expect(shipped).toContain("recipes/pipeline.yaml");
+    const packages = packagesOf(bundle);
+    expect(packages).toContain("@smithy/core"); // the metafile does list packages
+    expect(packages.filter((p) => p === "yaml" || p === "zod")).toEqual([]);
+    expect(
+      bundle.sourceFiles.filter(
+        (f) =>
+          f.startsWith("src/yaml/") ||
+          [
+            "src/config/load.ts",
+            "src/config/parse.ts",
+            "src/config/schema.ts",
+            "src/render/awstoe.ts",
+          ].includes(f),
+      ),
+    ).toEqual([]);
+    // The API reads the same project.json and checks its requests by hand: neither there.
+    expect(packagesOf(sharedApiBundle()).filter((p) => p === "yaml" || p === "zod")).toEqual([]);
   });
 
-  it("renders the same documents from the bundled config as from the repository", async () => {
-    const bundled = renderProject(await loadProject(join(sharedBundle().dir, CONFIG_FOLDER)));
-    const repo = renderProject(await loadProject(REPO_ROOT));
-    const hashes = (p: typeof repo) => [...p.components.values()].map((c) => `${c.name}:${c.hash}`).sort();
-    expect(hashes(bundled)).toEqual(hashes(repo));
-    expect(hashes(bundled).length).toBeGreaterThan(5);
+  it("ships the rendered project where OPS_RIG_PROJECT points, and no recipes/ or components/", async () => {
+    expect(LAMBDA_PROJECT_PATH).toBe(`${LAMBDA_TASK_ROOT}/${PROJECT_FILE}`);
+    for (const bundle of [sharedBundle(), sharedApiBundle()]) {
+      const shipped = (await readdir(bundle.dir)).sort();
+      expect(shipped).toContain(PROJECT_FILE);
+      expect(shipped.filter((f) => f !== PROJECT_FILE && !f.startsWith(BUNDLE_FILE))).toEqual([]);
+    }
+    expect(await readdir(sharedBrokerBundle().dir)).not.toContain(PROJECT_FILE);
+  });
+
+  it("ships the project as the repository renders it, with the hash of its inputs", async () => {
+    const shipped = await readShippedProject(join(sharedBundle().dir, PROJECT_FILE));
+    const repo = projectData(renderProject(await loadProject(REPO_ROOT)));
+    expect(shipped.inputs).toBe(projectInputsHash(REPO_ROOT));
+    expect(shipped.pipeline).toEqual(repo.pipeline);
+    expect(shipped.toolsets).toEqual(repo.toolsets);
+    expect([...shipped.components.values()]).toEqual(repo.components);
+    expect(shipped.components.size).toBeGreaterThan(5);
+  });
+
+  it("the built handler loads its project.json at the first invocation, and names the file when it is missing", async () => {
+    const bundle = sharedBundle();
+    const module = (await import(pathToFileURL(join(bundle.dir, BUNDLE_FILE)).href)) as {
+      handler: (event: unknown) => Promise<{ outcome: string; code?: string; message?: string }>;
+    };
+    const saved = process.env.OPS_RIG_PROJECT;
+    try {
+      const missing = join(bundle.dir, "missing.json");
+      process.env.OPS_RIG_PROJECT = missing;
+      expect(await module.handler({})).toMatchObject({
+        outcome: "failed",
+        code: "CONFIG_INVALID",
+        message: expect.stringContaining(`${missing}: cannot be read`),
+      });
+      // The failed load is not cached: the next invocation tries again. `{}` is ignored without AWS.
+      process.env.OPS_RIG_PROJECT = join(bundle.dir, PROJECT_FILE);
+      expect(await module.handler({})).toMatchObject({ outcome: "ignored" });
+    } finally {
+      if (saved === undefined) delete process.env.OPS_RIG_PROJECT;
+      else process.env.OPS_RIG_PROJECT = saved;
+    }
   });
 
   it("leaves out the CLI and the CLI-only launch adapter", () => {

@@ -46,7 +46,7 @@ export function sharedBrokerBundle(): LambdaBundle {
 
 /** The API's bundle, built once per worker. */
 export function sharedApiBundle(): LambdaBundle {
-  apiBundle ??= bundleLambda(REPO_ROOT, API_ENTRY, { withConfig: true });
+  apiBundle ??= bundleLambda(REPO_ROOT, API_ENTRY);
   return apiBundle;
 }
 

@@ -1,6 +1,6 @@
 import { Match } from "aws-cdk-lib/assertions";
 import { afterAll, describe, expect, it } from "vitest";
-import { LAMBDA_CONFIG_PATH } from "../../infra/lib/bundle.js";
+import { LAMBDA_PROJECT_PATH } from "../../infra/lib/bundle.js";
 import {
   FORENSIC_INSTANCE_PROFILE,
   RESPONDER_ACTIONS,
@@ -48,7 +48,7 @@ describe("the pipeline Lambda", { timeout: 180_000 }, () => {
       resourcesOfType(json, "AWS::Lambda::Function").find(([id]) => id.startsWith("PipelineFunction")) ?? [];
     const vars = (propsOf(fn).Environment as { Variables: Record<string, unknown> }).Variables;
     expect(vars).toEqual({
-      OPS_RIG_CONFIG: LAMBDA_CONFIG_PATH,
+      OPS_RIG_PROJECT: LAMBDA_PROJECT_PATH,
       OPS_RIG_HOME_REGION: "us-east-1",
       OPS_RIG_TARGET_REGIONS: settings.targetRegions.join(","),
       OPS_RIG_NOTIFICATION_TOPIC_ARN: ref(logicalIdOf(json, "AWS::SNS::Topic", "NotificationTopic")),

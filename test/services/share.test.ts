@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PipelineSettings, ShareSettings } from "../../src/config/types.js";
+import type { PipelineData, ShareSettings } from "../../src/config/types.js";
 import type { PipelineProject } from "../../src/pipeline/run.js";
 import { aliasParameterName, lineParameterName, TAG } from "../../src/plan/names.js";
 import { memberResolveName } from "../../src/plan/share.js";
@@ -45,7 +45,7 @@ async function sharedProject(share: ShareSettings | undefined): Promise<Pipeline
     arches: ["amd64"],
     components: ["sleuthkit"],
     regions: [HOME, EU],
-    pipeline: (p): PipelineSettings => ({
+    pipeline: (p): PipelineData => ({
       ...p,
       copy: { ...p.copy, kmsKeys: { [HOME]: "alias/ops-rig-ami", [EU]: "alias/ops-rig-ami" } },
       ...(share ? { share } : {}),

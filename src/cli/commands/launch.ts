@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { launchBodySchema } from "../../api/requests.js";
+import { checkLaunchBody } from "../../api/requests.js";
 import { ARCHES, BASES } from "../../config/bases.js";
 import { NoCloudInitError, UsageError } from "../../errors.js";
 import { launch } from "../../services/launch.js";
@@ -168,12 +168,12 @@ export function registerLaunch(program: Command, context: () => CommandContext):
           ...(options.dryRun ? { dryRun: true } : {}),
         };
         // The API's own schema, checked here first: a bad flag fails before anything is sent.
-        const checked = launchBodySchema.safeParse(body);
-        if (!checked.success) {
-          const issue = checked.error.issues[0];
-          const field = String(issue?.path[0] ?? "body");
+        const checked = checkLaunchBody(body);
+        if (!checked.ok) {
+          const problem = checked.problems[0];
+          const field = problem?.field ?? "body";
           throw new UsageError(
-            `${issue?.message ?? "invalid"} (the API's ${field})`,
+            `${problem?.message ?? "invalid"} (the API's ${field})`,
             API_FLAGS[field] ?? "--api",
           );
         }

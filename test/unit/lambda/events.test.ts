@@ -94,6 +94,63 @@ describe("Lambda events", () => {
     expect(refused({ action: "bake", toolset: ["heavy"] })).toMatch(/toolset/);
   });
 
+  it("names the first problem of a manual request exactly (the messages the zod schema gave)", () => {
+    const refused = (event: unknown) => {
+      const parsed = parseEvent(event, scope);
+      return parsed.kind === "refused" ? parsed.error.message : `not refused: ${JSON.stringify(parsed)}`;
+    };
+    expect(refused({ action: "bake", toolsets: "heavy" })).toBe(
+      "toolsets: Invalid input: expected array, received string",
+    );
+    expect(refused({ action: "bake", toolsets: null })).toBe(
+      "toolsets: Invalid input: expected array, received null",
+    );
+    expect(refused({ action: "bake", toolsets: ["light", 1] })).toBe(
+      "toolsets.1: Invalid input: expected string, received number",
+    );
+    expect(refused({ action: "bake", toolsets: ["light", "Heavy"] })).toBe("toolsets.1: not a toolset name");
+    expect(refused({ action: "bake", force: "yes" })).toBe(
+      "force: Invalid input: expected boolean, received string",
+    );
+    expect(refused({ action: "bake", toolset: ["heavy"] })).toBe('event: Unrecognized key: "toolset"');
+    expect(refused({ action: "bake", toolset: 1, other: 2 })).toBe(
+      'event: Unrecognized keys: "toolset", "other"',
+    );
+    // Fields first, unknown keys last.
+    expect(refused({ action: "bake", force: 1, toolset: 1 })).toMatch(/^force: /);
+    // An optional field given as undefined is absent.
+    expect(parseEvent({ action: "bake", toolsets: undefined, force: undefined }, scope)).toEqual({
+      kind: "run",
+      request: { trigger: "manual" },
+    });
+  });
+
+  it("ignores notifications whose shape is not Image Builder's", () => {
+    const ignored = (event: unknown) =>
+      expect(parseEvent(event, scope).kind, JSON.stringify(event)).toBe("ignored");
+    ignored({ Records: [] });
+    ignored({
+      Records: sns([completion(IMAGE, "AVAILABLE")]).Records.map((r) => ({ ...r, EventSource: "aws:sqs" })),
+    });
+    ignored({ Records: [{ EventSource: "aws:sns", Sns: { TopicArn: TOPIC, Message: 1 } }] });
+    ignored(sns([{ ...completion(IMAGE, "AVAILABLE"), state: { status: "AVAILABLE", reason: 5 } }]));
+    ignored(sns([{ ...completion(IMAGE, "AVAILABLE"), outputResources: { amis: [{ region: 3 }] } }]));
+    ignored(sns([{ ...completion(IMAGE, "AVAILABLE"), outputResources: null }]));
+    ignored(sns(["null"]));
+    ignored({ ...stateChange(IMAGE, "AVAILABLE"), resources: [] });
+    ignored({ ...stateChange(IMAGE, "AVAILABLE"), resources: [1] });
+    ignored({ ...stateChange(IMAGE, "AVAILABLE"), detail: { state: {} } });
+    // Missing fields of an AMI are shown as "?", not a reason to drop the build.
+    expect(
+      parseEvent(
+        sns([
+          { ...completion(IMAGE, "AVAILABLE"), outputResources: { amis: [{ region: "eu-west-1" }, {}] } },
+        ]),
+        scope,
+      ),
+    ).toMatchObject({ kind: "run", request: { images: [{ amis: ["eu-west-1:?", "?:?"] }] } });
+  });
+
   it("logs and ignores anything else without an error: {}, unknown shapes, unknown actions", () => {
     for (const event of [{}, { hello: 1 }, "bake", null, [], 42, { action: "deploy" }]) {
       const parsed = parseEvent(event, scope);
