@@ -1,4 +1,5 @@
 import { CASE_ID_PATTERN, NO_CASE, RESPONDER_ACTIONS, type ResponderAction } from "../responders/contract.js";
+import { typeName } from "../text/type-name.js";
 
 /**
  * The API's requests, shared by the Lambda (which parses what arrives) and `ops-rig --api` (which
@@ -151,14 +152,6 @@ function checkFields(
     });
   if (unknownFields === "loose") for (const key of unknown) data[key] = fields[key];
   return problems.length > 0 ? { ok: false, problems } : { ok: true, data };
-}
-
-/** What a value is, in the words of a problem ("expected boolean, received string"). */
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  if (typeof value === "number" && Number.isNaN(value)) return "NaN";
-  return typeof value;
 }
 
 export type ApiRoute =

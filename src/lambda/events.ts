@@ -1,6 +1,7 @@
 import { SLUG_PATTERN } from "../config/patterns.js";
 import { UsageError } from "../errors.js";
 import type { Trigger } from "../pipeline/report.js";
+import { typeName } from "../text/type-name.js";
 
 /** What a Lambda invocation asks for, whatever delivered it. */
 export interface RunRequest {
@@ -45,14 +46,6 @@ const optional = <T>(value: unknown, guard: (v: unknown) => v is T): value is T 
 /** `{"kind":"nightly"|"tick"}` (other keys allowed). */
 function scheduleKind(fields: Fields): "nightly" | "tick" | undefined {
   return fields.kind === "nightly" || fields.kind === "tick" ? fields.kind : undefined;
-}
-
-/** What a value is, in the words of the refusal ("expected boolean, received string"). */
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  if (typeof value === "number" && Number.isNaN(value)) return "NaN";
-  return typeof value;
 }
 
 const MANUAL_KEYS = new Set(["action", "toolsets", "force"]);
