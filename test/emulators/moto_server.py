@@ -54,6 +54,55 @@ from werkzeug.serving import make_server  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
 LOCK = threading.RLock()
+
+
+def _speed_up_moto() -> None:
+    """
+    Three costs moto pays on every request or reset that the local AWS does not need (measured with
+    cProfile over test/e2e/faults.test.ts: 10 of 43 s of moto's CPU):
+    - RSA keys: moto makes a 2048-bit key for every KMS key (also the aws/ebs key it creates for the
+      first encrypted volume of each region after a reset) and for SNS signatures, 0.1 s each. One
+      key per size is reused: the emulator's signatures and ciphertexts are not a secret anyone checks.
+    - Routing: every request lists moto's package folder from disk (os.listdir, then isdir for each
+      entry) to match the Host header. The folder does not change while the server runs.
+    - Dispatch: see below.
+    """
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from moto import backends
+
+    generate = rsa.generate_private_key
+    keys: dict[tuple[int, int], Any] = {}
+    key_lock = threading.Lock()
+
+    def reused_private_key(public_exponent: int, key_size: int, backend: Any = None) -> Any:
+        with key_lock:
+            key = keys.get((public_exponent, key_size))
+            if key is None:
+                key = keys[(public_exponent, key_size)] = generate(public_exponent, key_size)
+            return key
+
+    rsa.generate_private_key = reused_private_key  # type: ignore[assignment]
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+    # Dispatch: every request lists its response class's methods with inspect.getmembers. Classes do
+    # not gain methods at run time; a copy of the cached list goes out, as the caller may change it.
+    from moto.core import responses
+
+    method_names = responses.method_names_from_class
+    names_by_class: dict[object, list[str]] = {}
+
+    def cached_method_names(clazz: object) -> list[str]:
+        names = names_by_class.get(clazz)
+        if names is None:
+            names = names_by_class[clazz] = method_names(clazz)
+        return list(names)
+
+    responses.method_names_from_class = cached_method_names  # type: ignore[assignment]
+
+
+_speed_up_moto()
 # Seeded public AMIs and parameter versions, in publication order. Each entry names its region.
 SEED_AMIS: list[dict[str, Any]] = []
 SEED_PARAMETERS: list[dict[str, Any]] = []
