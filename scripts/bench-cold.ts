@@ -2,10 +2,13 @@
  * `npm run bench:cold`: cold starts, measured against their floors in the same run.
  *
  * - The pipeline Lambda: the bundle's size, and the time a fresh Node takes to import it, next to
- *   the import of `@aws-sdk/client-ec2` alone bundled the same way (same esbuild options and plugins):
- *   the floor any Lambda calling EC2 pays. And its whole cold start: the import plus the first
- *   invocation's start (reading the shipped project.json, parsing the event; an event it ignores, so
- *   no AWS call), against the same floor.
+ *   the import of `@aws-sdk/client-ec2` alone bundled the same way (same esbuild options and plugins,
+ *   split into chunks the same way): the floor any Lambda calling EC2 pays. The handler loads each
+ *   SDK client at its service's first call (src/aws/index.ts), so its import carries none; what that
+ *   moves to the first invocation is measured too: the import plus the first invocation's start
+ *   (reading project.json, parsing an event it ignores: no AWS call), and a run's whole cold start
+ *   before its first AWS call (that, plus loading the chunks of the clients every run calls: STS,
+ *   EC2, SSM, Image Builder), both against the same floor.
  *   Beside them, to show where the handler's time goes: the SDK clients it creates, bundled alone,
  *   and what the first invocation did before issue 11 (loading and rendering the YAML project).
  * - The CLI: `ops-rig --version`, `render` and `validate` (built, `bin/ops-rig.js`) next to
@@ -15,7 +18,7 @@
  * Fresh processes, interleaved, repeated; medians and ratios printed. A benchmark, not a test: the
  * numbers depend on the machine and its load.
  *
- *   npm run bench:cold -- [--reps 9]
+ *   npm run bench:cold -- [--reps 9] [--lambda-only]
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -23,10 +26,12 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import type { Metafile } from "esbuild";
 import { build } from "esbuild";
 import {
   BUNDLE_FILE,
   bundleLambda,
+  codeBytes,
   lambdaBuildOptions,
   PROJECT_FILE,
   removeBundle,
@@ -38,7 +43,9 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(" ")} (${process.env.HOSTNAME ?? "this machine"})`,
 );
-const { values } = parseArgs({ options: { reps: { type: "string", default: "9" } } });
+const { values } = parseArgs({
+  options: { reps: { type: "string", default: "9" }, "lambda-only": { type: "boolean", default: false } },
+});
 const REPS = Number(values.reps);
 const ROOT = process.cwd();
 
@@ -88,6 +95,51 @@ function firstLoadMs(file: string): number {
   return Number(execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" }));
 }
 
+/**
+ * Milliseconds of a no-op run's cold start before its first AWS call: a fresh Node imports the
+ * handler, runs a first invocation (an ignored event: the project is read, no AWS call) and loads
+ * the chunks a run's first calls load (`chunks`: the adapters and SDK clients of STS, EC2, SSM and
+ * Image Builder). What the run's ports do at their first call, short of constructing the clients.
+ */
+function runColdMs(file: string, project: string, chunks: readonly string[]): number {
+  const urls = JSON.stringify(chunks.map((c) => pathToFileURL(c).href));
+  const code = `const t = performance.now(); const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)}); const r = await handler({}); if (r.outcome !== "ignored") throw new Error(JSON.stringify(r)); await Promise.all(${urls}.map((u) => import(u))); process.stderr.write(String(performance.now() - t));`;
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      AWS_REGION: "us-east-1",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      OPS_RIG_PROJECT: project,
+    },
+  });
+  if (result.status !== 0) throw new Error(`run cold start failed: ${result.stderr}`);
+  return Number(result.stderr);
+}
+
+/** The output files (absolute) the entry `output` loads with its static imports, itself included. */
+function staticClosure(metafile: Metafile, output: string): string[] {
+  const seen = new Set<string>();
+  const stack = [output];
+  while (stack.length > 0) {
+    const file = stack.pop() as string;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const i of metafile.outputs[file]?.imports ?? [])
+      if (i.kind === "import-statement" && !i.external) stack.push(i.path);
+  }
+  return [...seen].map((file) => join(ROOT, file));
+}
+
+const bytesOf = (files: readonly string[]) => files.reduce((total, f) => total + statSync(f).size, 0);
+
+/** The output (metafile key) whose entry point is `source`: the entry, or a dynamically imported module. */
+function outputOf(metafile: Metafile, source: string): string {
+  const found = Object.entries(metafile.outputs).find(([, o]) => o.entryPoint === source)?.[0];
+  if (!found) throw new Error(`no output for ${source} in the bundle`);
+  return found;
+}
+
 /** Milliseconds of a whole process, start to exit. */
 function processMs(args: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
   const t = performance.now();
@@ -103,33 +155,48 @@ const cache = join(ROOT, ".cache");
 mkdirSync(cache, { recursive: true });
 const floorDir = mkdtempSync(join(cache, "floor-"));
 try {
+  // Every build in a folder of its own: the entry is index.mjs, its chunks beside it.
+  const out = (name: string) => join(floorDir, name);
   const entry = join(floorDir, "entry.mjs");
   writeFileSync(entry, 'export { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";\n');
-  runEsbuild(lambdaBuildOptions(ROOT, entry, join(floorDir, BUNDLE_FILE)));
+  const floorMeta = runEsbuild(lambdaBuildOptions(ROOT, entry, out("floor")));
   // Where the handler's time goes: the clients it creates at import, bundled alone; and, for
   // comparison, the YAML project its first invocation loaded and rendered before issue 11.
   const clientsEntry = join(floorDir, "clients.ts");
   writeFileSync(
     clientsEntry,
-    `import { createAwsClients } from ${JSON.stringify(join(ROOT, "src/aws/index.js"))};\nexport const clients = createAwsClients({ retryMode: "adaptive", maxAttempts: 8 });\n`,
+    `import { createAwsClients } from ${JSON.stringify(join(ROOT, "src/aws/clients.js"))};\nexport const clients = createAwsClients({ retryMode: "adaptive", maxAttempts: 8 });\n`,
   );
-  const clientsFile = join(floorDir, "clients.mjs");
-  runEsbuild(lambdaBuildOptions(ROOT, clientsEntry, clientsFile));
+  const clientsFile = join(out("clients"), BUNDLE_FILE);
+  const clientsMeta = runEsbuild(lambdaBuildOptions(ROOT, clientsEntry, out("clients")));
   const configEntry = join(floorDir, "config.ts");
   writeFileSync(
     configEntry,
     `import { loadProject } from ${JSON.stringify(join(ROOT, "src/config/load.js"))};\nimport { renderProject } from ${JSON.stringify(join(ROOT, "src/render/index.js"))};\nexport const load = async (root) => renderProject(await loadProject(root));\n`,
   );
-  const configFile = join(floorDir, "config.mjs");
-  runEsbuild(lambdaBuildOptions(ROOT, configEntry, configFile));
+  const configFile = join(out("config"), BUNDLE_FILE);
+  runEsbuild(lambdaBuildOptions(ROOT, configEntry, out("config")));
   // For comparison only: the floor without the schema trimming (how client-ec2 bundled before).
-  const untrimmedFile = join(floorDir, "untrimmed.mjs");
-  await build(lambdaBuildOptions(ROOT, entry, untrimmedFile));
+  const untrimmedFile = join(out("untrimmed"), BUNDLE_FILE);
+  await build(lambdaBuildOptions(ROOT, entry, out("untrimmed")));
   const handlerFile = join(bundle.dir, BUNDLE_FILE);
-  const floorFile = join(floorDir, BUNDLE_FILE);
+  const floorFile = join(out("floor"), BUNDLE_FILE);
   const projectFile = join(bundle.dir, PROJECT_FILE);
+  // What a cold import reads (the entry and its static imports), and what a run's first calls load.
+  const handlerOutput = outputOf(bundle.metafile, "src/lambda/handler.ts");
+  const importFiles = staticClosure(bundle.metafile, handlerOutput);
+  const floorFiles = staticClosure(floorMeta, outputOf(floorMeta, entry.slice(ROOT.length + 1)));
+  const RUN_PORTS = ["sts", "ec2", "ssm", "imagebuilder"];
+  const runChunks = RUN_PORTS.map((p) => join(ROOT, outputOf(bundle.metafile, `src/aws/${p}.ts`)));
+  const runFiles = [
+    ...new Set([
+      ...importFiles,
+      ...runChunks.flatMap((c) => staticClosure(bundle.metafile, c.slice(ROOT.length + 1))),
+    ]),
+  ];
   const handlerMs: number[] = [];
   const coldMs: number[] = [];
+  const runMs: number[] = [];
   const floorMs: number[] = [];
   const untrimmedMs: number[] = [];
   const clientsMs: number[] = [];
@@ -139,32 +206,39 @@ try {
   for (let i = 0; i < REPS; i++) {
     handlerMs.push(importMs(handlerFile));
     coldMs.push(coldStartMs(handlerFile, projectFile));
+    runMs.push(runColdMs(handlerFile, projectFile, runChunks));
     floorMs.push(importMs(floorFile));
     untrimmedMs.push(importMs(untrimmedFile));
     clientsMs.push(importMs(clientsFile));
     projectMs.push(firstLoadMs(configFile));
   }
-  const bytes = statSync(handlerFile).size;
-  const floorBytes = statSync(floorFile).size;
+  const floor = median(floorMs);
   console.log(
-    `Lambda bundle: ${bytes} bytes (${(bytes / 1024).toFixed(0)} KiB; goal ≤ 1 MB), source map beside it, not loaded`,
+    `Lambda bundle: ${codeBytes(bundle.dir)} bytes of code (index.mjs and its chunks; goal ≤ 1 MB): a cold import reads ` +
+      `${bytesOf(importFiles)} (${importFiles.length} files), a no-op run ${bytesOf(runFiles)} (${runFiles.length} files); source maps beside them, not loaded`,
   );
-  console.log(`floor (client-ec2 alone, bundled the same way): ${floorBytes} bytes`);
   console.log(
-    `cold import: handler ${median(handlerMs).toFixed(0)} ms, floor ${median(floorMs).toFixed(0)} ms, ` +
-      `ratio ${(median(handlerMs) / median(floorMs)).toFixed(2)} (goal ≤ 1.15; medians of ${REPS}, interleaved)`,
+    `floor (client-ec2 alone, bundled the same way): ${codeBytes(out("floor"))} bytes, a cold import reads ${bytesOf(floorFiles)}`,
+  );
+  console.log(
+    `cold import: handler ${median(handlerMs).toFixed(0)} ms, floor ${floor.toFixed(0)} ms, ` +
+      `ratio ${(median(handlerMs) / floor).toFixed(2)} (goal ≤ 1.15; medians of ${REPS}, interleaved; the handler loads no SDK client at import)`,
   );
   console.log(
     `cold start: handler import + first invocation up to its answer (reads ${PROJECT_FILE}, ${statSync(projectFile).size} bytes; an ignored event, no AWS call) ` +
-      `${median(coldMs).toFixed(0)} ms = ${(median(coldMs) / median(floorMs)).toFixed(2)}× the floor`,
+      `${median(coldMs).toFixed(0)} ms = ${(median(coldMs) / floor).toFixed(2)}× the floor`,
   );
   console.log(
-    `  for comparison: client-ec2 bundled without the schema trimming ${statSync(untrimmedFile).size} bytes, ` +
+    `a run's cold start before its first AWS call: that + loading the clients every run calls (${RUN_PORTS.join(", ")}) ` +
+      `${median(runMs).toFixed(0)} ms = ${(median(runMs) / floor).toFixed(2)}× the floor`,
+  );
+  console.log(
+    `  for comparison: client-ec2 bundled without the schema trimming ${codeBytes(out("untrimmed"))} bytes, ` +
       `${median(untrimmedMs).toFixed(0)} ms: handler / untrimmed floor ${(median(handlerMs) / median(untrimmedMs)).toFixed(2)}`,
   );
   console.log(
     `  the handler's SDK clients alone (ec2, imagebuilder, s3, sns, ssm, sts; created as the handler does): ` +
-      `${statSync(clientsFile).size} bytes, ${median(clientsMs).toFixed(0)} ms = ${(median(clientsMs) / median(floorMs)).toFixed(2)}× the floor`,
+      `${bytesOf(staticClosure(clientsMeta, outputOf(clientsMeta, clientsEntry.slice(ROOT.length + 1))))} bytes, ${median(clientsMs).toFixed(0)} ms = ${(median(clientsMs) / floor).toFixed(2)}× the floor`,
   );
   console.log(
     `  before issue 11 the first invocation loaded and rendered the YAML project (YAML, schemas, 13 components): ` +
@@ -176,44 +250,46 @@ try {
 }
 
 // ---- The CLI against `node -e 0`.
-execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
-const cli = join(ROOT, "bin", "ops-rig.js");
-// Results and findings: warm (run once before timing), none (a fresh folder for every run), or
-// shellcheck's findings only (the results folder emptied before every run).
-const warm = mkdtempSync(join(tmpdir(), "ops-rig-bench-warm-"));
-const findingsOnly = mkdtempSync(join(tmpdir(), "ops-rig-bench-findings-"));
-const env = (cache: string) => ({ ...process.env, OPS_RIG_CACHE: cache });
-const freshDirs: string[] = [];
-const fresh = () => {
-  freshDirs.push(mkdtempSync(join(tmpdir(), "ops-rig-bench-cold-")));
-  return env(freshDirs.at(-1) as string);
-};
-const noResults = () => {
-  rmSync(join(findingsOnly, "results"), { recursive: true, force: true });
-  return env(findingsOnly);
-};
-for (const command of ["render", "validate"]) processMs([cli, command], env(warm));
-processMs([cli, "validate"], env(findingsOnly));
-const cases: [string, string[], () => NodeJS.ProcessEnv][] = [
-  ["node -e 0", ["-e", "0"], () => process.env],
-  ["ops-rig --version", [cli, "--version"], () => process.env],
-  ["ops-rig render", [cli, "render"], () => env(warm)],
-  ["  result not cached", [cli, "render"], fresh],
-  ["ops-rig validate", [cli, "validate"], () => env(warm)],
-  ["  findings cached", [cli, "validate"], noResults],
-  ["  nothing cached", [cli, "validate"], fresh],
-];
-const times = new Map<string, number[]>(cases.map(([name]) => [name, []]));
-for (let i = 0; i < REPS; i++)
-  for (const [name, args, environment] of cases) times.get(name)?.push(processMs(args, environment()));
-const floor = median(times.get("node -e 0") ?? []);
-for (const [name] of cases) {
-  const ms = median(times.get(name) ?? []);
-  console.log(`${name.padEnd(20)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / floor).toFixed(2)}× node -e 0`);
+if (!values["lambda-only"]) {
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
+  const cli = join(ROOT, "bin", "ops-rig.js");
+  // Results and findings: warm (run once before timing), none (a fresh folder for every run), or
+  // shellcheck's findings only (the results folder emptied before every run).
+  const warm = mkdtempSync(join(tmpdir(), "ops-rig-bench-warm-"));
+  const findingsOnly = mkdtempSync(join(tmpdir(), "ops-rig-bench-findings-"));
+  const env = (cache: string) => ({ ...process.env, OPS_RIG_CACHE: cache });
+  const freshDirs: string[] = [];
+  const fresh = () => {
+    freshDirs.push(mkdtempSync(join(tmpdir(), "ops-rig-bench-cold-")));
+    return env(freshDirs.at(-1) as string);
+  };
+  const noResults = () => {
+    rmSync(join(findingsOnly, "results"), { recursive: true, force: true });
+    return env(findingsOnly);
+  };
+  for (const command of ["render", "validate"]) processMs([cli, command], env(warm));
+  processMs([cli, "validate"], env(findingsOnly));
+  const cases: [string, string[], () => NodeJS.ProcessEnv][] = [
+    ["node -e 0", ["-e", "0"], () => process.env],
+    ["ops-rig --version", [cli, "--version"], () => process.env],
+    ["ops-rig render", [cli, "render"], () => env(warm)],
+    ["  result not cached", [cli, "render"], fresh],
+    ["ops-rig validate", [cli, "validate"], () => env(warm)],
+    ["  findings cached", [cli, "validate"], noResults],
+    ["  nothing cached", [cli, "validate"], fresh],
+  ];
+  const times = new Map<string, number[]>(cases.map(([name]) => [name, []]));
+  for (let i = 0; i < REPS; i++)
+    for (const [name, args, environment] of cases) times.get(name)?.push(processMs(args, environment()));
+  const floor = median(times.get("node -e 0") ?? []);
+  for (const [name] of cases) {
+    const ms = median(times.get(name) ?? []);
+    console.log(`${name.padEnd(20)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / floor).toFixed(2)}× node -e 0`);
+  }
+  for (const dir of [warm, findingsOnly, ...freshDirs]) rmSync(dir, { recursive: true, force: true });
 }
 console.log(
   `load average at end: ${loadavg()
     .map((l) => l.toFixed(2))
     .join(" ")}`,
 );
-for (const dir of [warm, findingsOnly, ...freshDirs]) rmSync(dir, { recursive: true, force: true });

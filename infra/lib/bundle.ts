@@ -21,6 +21,14 @@ export const CASE_SESSION_ENTRY = "src/lambda/case-session.ts";
 export const BUNDLE_TARGET = "node20";
 /** Output file name inside the asset; Lambda's handler setting is `index.handler`. */
 export const BUNDLE_FILE = "index.mjs";
+/**
+ * Code in a bundle folder: the entry and its chunks beside it (`<name>-<hash>.mjs`). esbuild splits
+ * the bundle at dynamic `import()`s (the pipeline's SDK clients, loaded at their first call, and the
+ * SDK's credential providers); a chunk is read only when it is imported.
+ */
+export function isCodeFile(file: string): boolean {
+  return file.endsWith(".mjs");
+}
 /** The rendered project inside the asset, beside the bundle (the Lambda's `OPS_RIG_PROJECT`). */
 export { PROJECT_FILE } from "../../src/lambda/project.js";
 /** The folders the project is rendered from (their files make the project's `inputs` hash). */
@@ -35,22 +43,31 @@ export interface LambdaBundle {
   readonly metafile: Metafile;
   /** Project-relative source files in the bundle (no node_modules), sorted. */
   readonly sourceFiles: readonly string[];
+  /** Every file in the folder (code, chunks, source maps, project.json). */
   readonly bytes: number;
+  /** The code Lambda may load: the entry and its chunks (`.mjs`), the quantity MAX_BUNDLE_BYTES limits. */
+  readonly codeBytes: number;
   readonly millis: number;
 }
 
 /**
- * The most the pipeline Lambda's code may weigh (cold starts grow with it): 1 MB. It ships its project
- * rendered (project.json), so neither `yaml` nor `zod` is in it.
+ * The most the pipeline Lambda's code (entry and every chunk together) may weigh: 1 MB. It ships its
+ * project rendered (project.json), so neither `yaml` nor `zod` is in it.
  */
 export const MAX_BUNDLE_BYTES = 1_000_000;
 
 /** esbuild settings every ops-rig Lambda bundle uses (the cold-import floor is bundled the same way). */
-export function lambdaBuildOptions(projectRoot: string, entry: string, outfile: string): BuildOptions {
+export function lambdaBuildOptions(projectRoot: string, entry: string, outdir: string): BuildOptions {
   return {
     absWorkingDir: projectRoot,
     entryPoints: [entry],
-    outfile,
+    outdir,
+    // index.mjs and its chunks in one folder (the asset is the folder): a chunk is loaded at the
+    // first import() that needs it, so code a cold start does not run is not even read.
+    entryNames: BUNDLE_FILE.replace(/\.mjs$/, ""),
+    chunkNames: "[name]-[hash]",
+    outExtension: { ".js": ".mjs" },
+    splitting: true,
     bundle: true,
     platform: "node",
     target: BUNDLE_TARGET,
@@ -109,12 +126,19 @@ export function bundleLambda(
   mkdirSync(cacheDir, { recursive: true });
   const dir = mkdtempSync(join(cacheDir, "lambda-"));
   try {
-    const metafile = runEsbuild(lambdaBuildOptions(projectRoot, entry, join(dir, BUNDLE_FILE)));
+    const metafile = runEsbuild(lambdaBuildOptions(projectRoot, entry, dir));
     if (withProject) writeFileSync(join(dir, PROJECT_FILE), shippedProject(projectRoot));
     const sourceFiles = Object.keys(metafile.inputs)
       .filter((file) => !file.includes("node_modules/"))
       .sort();
-    return { dir, metafile, sourceFiles, bytes: folderBytes(dir), millis: performance.now() - started };
+    return {
+      dir,
+      metafile,
+      sourceFiles,
+      bytes: folderBytes(dir),
+      codeBytes: codeBytes(dir),
+      millis: performance.now() - started,
+    };
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
@@ -185,6 +209,13 @@ function renderInChild(projectRoot: string): ProjectData {
 
 export function removeBundle(bundle: LambdaBundle): void {
   rmSync(bundle.dir, { recursive: true, force: true });
+}
+
+/** Bytes of the code in a bundle folder: the entry and its chunks. */
+export function codeBytes(dir: string): number {
+  return readdirSync(dir)
+    .filter(isCodeFile)
+    .reduce((total, file) => total + statSync(join(dir, file)).size, 0);
 }
 
 function folderBytes(dir: string): number {

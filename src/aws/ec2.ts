@@ -4,7 +4,7 @@ import {
   DeregisterImageCommand,
   type DescribeImagesCommandInput,
   DescribeRegionsCommand,
-  type EC2Client,
+  EC2Client,
   EnableImageDeprecationCommand,
   type Image,
   paginateDescribeImages,
@@ -12,6 +12,7 @@ import {
 import type { Ec2Port, ImageInfo } from "../pipeline/ports.js";
 import type { AmiState, OurAmi } from "../plan/types.js";
 import { type AdapterOptions, awsCall as call, sendOptions, tagList, tagMap } from "./call.js";
+import type { ClientFactory } from "./client-factory.js";
 
 export function createEc2Adapter(
   client: (region: string) => EC2Client,
@@ -140,4 +141,14 @@ function toImageInfo(image: Image): ImageInfo {
     ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
     tags: tagMap(image.Tags),
   };
+}
+
+/** The factory's EC2Client for a region (made on first use). */
+export function ec2Clients(clients: ClientFactory): (region: string) => EC2Client {
+  return (region) => clients.other("ec2", region, (config) => new EC2Client(config));
+}
+
+/** The port over the factory's clients: what src/aws/index.ts loads at the port's first call. */
+export function ec2Port(clients: ClientFactory, options: AdapterOptions = {}): Ec2Port {
+  return createEc2Adapter(ec2Clients(clients), options);
 }

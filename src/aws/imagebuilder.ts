@@ -7,7 +7,7 @@ import {
   type EbsVolumeType,
   GetDistributionConfigurationCommand,
   GetInfrastructureConfigurationCommand,
-  type ImagebuilderClient,
+  ImagebuilderClient,
   type ImageState,
   type OutputResources,
   paginateListComponents,
@@ -24,6 +24,7 @@ import type { DistributionSettings, ImageBuilderPort, InfrastructureSettings } f
 import { TAG } from "../plan/names.js";
 import type { BuildRecord, BuildStatus } from "../plan/types.js";
 import { type AdapterOptions, awsCall, sendOptions } from "./call.js";
+import type { ClientFactory } from "./client-factory.js";
 
 export function createImageBuilderAdapter(
   client: ImagebuilderClient,
@@ -333,4 +334,14 @@ function toBuild(
 function required(value: string | undefined, field: string): string {
   if (!value) throw new Error(`response has no ${field}`);
   return value;
+}
+
+/** The port over the factory's Image Builder client in `region` (the home region). */
+export function imageBuilderPort(
+  clients: ClientFactory,
+  region: string,
+  options: AdapterOptions = {},
+): ImageBuilderPort {
+  const client = clients.other("imagebuilder", region, (config) => new ImagebuilderClient(config));
+  return createImageBuilderAdapter(client, region, options);
 }

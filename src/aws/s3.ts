@@ -1,6 +1,7 @@
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { ReportStorePort } from "../pipeline/ports.js";
 import { type AdapterOptions, awsCall, sendOptions } from "./call.js";
+import type { ClientFactory } from "./client-factory.js";
 
 /** Full run reports as JSON objects in the logs bucket (encrypted by the bucket's default). */
 export function createReportStoreAdapter(
@@ -24,4 +25,14 @@ export function createReportStoreAdapter(
         signal,
       ),
   };
+}
+
+/** The factory's S3Client for a region (made on first use). */
+export function s3Clients(clients: ClientFactory): (region: string) => S3Client {
+  return (region) => clients.other("s3", region, (config) => new S3Client(config));
+}
+
+/** The port over the factory's clients: what src/aws/index.ts loads at the port's first call. */
+export function reportStorePort(clients: ClientFactory, options: AdapterOptions = {}): ReportStorePort {
+  return createReportStoreAdapter(s3Clients(clients), options);
 }

@@ -9,7 +9,7 @@ import {
   CreateGrantCommand,
   DescribeKeyCommand,
   GetKeyPolicyCommand,
-  type KMSClient,
+  KMSClient,
   paginateListGrants,
   RevokeGrantCommand,
 } from "@aws-sdk/client-kms";
@@ -19,12 +19,14 @@ import {
   DisassociateResourceShareCommand,
   GetResourceShareAssociationsCommand,
   GetResourceSharesCommand,
-  type RAMClient,
+  RAMClient,
 } from "@aws-sdk/client-ram";
 import type { SharePort } from "../pipeline/ports.js";
 import { KEY_GRANT_PREFIX, MEMBER_KEY_OPERATIONS } from "../plan/share.js";
 import type { KeyGrant, LaunchPermission } from "../plan/types.js";
 import { type AdapterOptions, awsCall as call, sendOptions } from "./call.js";
+import type { ClientFactory } from "./client-factory.js";
+import { ec2Clients } from "./ec2.js";
 
 function fromEc2(p: Ec2LaunchPermission): LaunchPermission | undefined {
   if (p.OrganizationArn) return { kind: "organization", id: p.OrganizationArn };
@@ -216,4 +218,16 @@ export function createShareAdapter(
         changeOneByOne(region, shareArn, "disassociate", change, clientToken),
       ),
   };
+}
+
+/** The port over the factory's EC2, KMS and RAM clients (loaded only when a project shares AMIs). */
+export function sharePort(clients: ClientFactory, options: AdapterOptions = {}): SharePort {
+  return createShareAdapter(
+    {
+      ec2: ec2Clients(clients),
+      kms: (region) => clients.other("kms", region, (config) => new KMSClient(config)),
+      ram: (region) => clients.other("ram", region, (config) => new RAMClient(config)),
+    },
+    options,
+  );
 }

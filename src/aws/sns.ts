@@ -1,6 +1,7 @@
-import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { SnsPort } from "../pipeline/ports.js";
 import { type AdapterOptions, awsCall, sendOptions } from "./call.js";
+import type { ClientFactory } from "./client-factory.js";
 
 export function createSnsAdapter(
   client: (region: string) => SNSClient,
@@ -34,4 +35,14 @@ export function createSnsAdapter(
         signal,
       ),
   };
+}
+
+/** The factory's SNSClient for a region (made on first use). */
+export function snsClients(clients: ClientFactory): (region: string) => SNSClient {
+  return (region) => clients.other("sns", region, (config) => new SNSClient(config));
+}
+
+/** The port over the factory's clients: what src/aws/index.ts loads at the port's first call. */
+export function snsPort(clients: ClientFactory, options: AdapterOptions = {}): SnsPort {
+  return createSnsAdapter(snsClients(clients), options);
 }

@@ -7,12 +7,13 @@ import {
   PutParameterCommand,
   paginateGetParameterHistory,
   paginateGetParametersByPath,
-  type SSMClient,
+  SSMClient,
   UnlabelParameterVersionCommand,
 } from "@aws-sdk/client-ssm";
 import type { ParameterHistoryEntry, SsmPort } from "../pipeline/ports.js";
 import type { ParameterValue } from "../plan/types.js";
 import { type AdapterOptions, awsCall as call, sendOptions } from "./call.js";
+import type { ClientFactory } from "./client-factory.js";
 
 /** GetParameters takes at most 10 names; GetParametersByPath returns at most 10 a page. */
 const BATCH = 10;
@@ -124,4 +125,14 @@ export function createSsmAdapter(
 
 function toValue(parameter: Parameter): ParameterValue {
   return { name: parameter.Name ?? "", value: parameter.Value ?? "", version: parameter.Version ?? 0 };
+}
+
+/** The factory's SSMClient for a region (made on first use). */
+export function ssmClients(clients: ClientFactory): (region: string) => SSMClient {
+  return (region) => clients.other("ssm", region, (config) => new SSMClient(config));
+}
+
+/** The port over the factory's clients: what src/aws/index.ts loads at the port's first call. */
+export function ssmPort(clients: ClientFactory, options: AdapterOptions = {}): SsmPort {
+  return createSsmAdapter(ssmClients(clients), options);
 }

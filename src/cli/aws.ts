@@ -1,11 +1,7 @@
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { createApiClient } from "../aws/api-client.js";
-import {
-  type AwsClientOptions,
-  type AwsClients,
-  createAwsClients,
-  createPipelinePorts,
-} from "../aws/index.js";
+import { type AwsClientOptions, type AwsClients, createAwsClients } from "../aws/clients.js";
+import { createPipelinePorts } from "../aws/index.js";
 import { createLambdaAdapter } from "../aws/lambda.js";
 import { createLaunchAdapter } from "../aws/launch.js";
 import { createLaunchTemplateAdapter } from "../aws/launch-templates.js";

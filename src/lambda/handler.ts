@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { createAwsClients, createPipelinePorts } from "../aws/index.js";
+import { createClientFactory } from "../aws/client-factory.js";
+import { createPipelinePorts } from "../aws/index.js";
 import { applyEnvOverrides } from "../config/overrides.js";
 import { ActionsFailedError, asOpsRigError, errorMessage } from "../errors.js";
 import { parseConcurrency } from "../pipeline/apply.js";
@@ -177,8 +178,9 @@ export function reportParts<T>(actions: readonly T[], maxBytes = REPORT_PART_BYT
 }
 
 // The composition for the deployed function: clients and configuration live as long as the container.
+// Each SDK client is loaded at its service's first call (see createPipelinePorts), not at import.
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "ops-rig" });
-const clients = createAwsClients({ retryMode: "adaptive", maxAttempts: 8 });
+const clients = createClientFactory({ retryMode: "adaptive", maxAttempts: 8 });
 let project: Promise<PipelineProject> | undefined;
 
 export const handler = createHandler({

@@ -3,14 +3,14 @@ import type { PipelineData, ToolsetData } from "../config/types.js";
 import { ConfigError } from "../errors.js";
 import type { PipelineProject } from "../pipeline/run.js";
 import { sha256Hex } from "../render/hash.js";
-import type { RenderedComponent, RenderedProject } from "../render/index.js";
+import type { PipelineComponent, RenderedProject } from "../render/index.js";
 
 /**
  * The project as the Lambdas ship it: loaded, validated and rendered at bundle time
  * (infra/lib/bundle.ts), written as JSON beside the bundle, and read back at a cold start without
  * YAML or schemas (issue 11: neither `yaml` nor `zod` is in the Lambda bundles).
  *
- *   {"format":"ops-rig-project","version":1,"inputs":"<sha256>","digest":"<sha256>","project":{...}}
+ *   {"format":"ops-rig-project","version":2,"inputs":"<sha256>","digest":"<sha256>","project":{...}}
  *
  * `inputs` hashes the files it was made from (recipes/, components/), so a deployment's log says
  * which configuration it runs; `digest` hashes the JSON text of `project`, so a truncated or edited
@@ -18,15 +18,21 @@ import type { RenderedComponent, RenderedProject } from "../render/index.js";
  */
 export const PROJECT_FILE = "project.json";
 export const PROJECT_FORMAT = "ops-rig-project";
-/** Bump on any change of the shape below: a Lambda refuses a file of another version. */
-export const PROJECT_FORMAT_VERSION = 1;
+/**
+ * Bump on any change of the shape below: a Lambda refuses a file of another version. 2: components
+ * without their parsed `model` (no Lambda reads it; 187 → ~105 KB to read, hash and parse).
+ */
+export const PROJECT_FORMAT_VERSION = 2;
 
 /** The rendered project as plain data: no YAML sources, components as a list. */
 export interface ProjectData {
   readonly pipeline: PipelineData;
   readonly toolsets: readonly ToolsetData[];
-  /** Every rendered component (documents as sent to Image Builder), by name order of components/. */
-  readonly components: readonly RenderedComponent[];
+  /**
+   * Every rendered component (documents as sent to Image Builder), by name order of components/;
+   * without the parsed model, which only the local runners use.
+   */
+  readonly components: readonly PipelineComponent[];
 }
 
 export interface ShippedProject extends PipelineProject {
@@ -45,7 +51,7 @@ export function projectData(rendered: RenderedProject): ProjectData {
   return {
     pipeline,
     toolsets: rendered.config.toolsets.map(({ source: _source, ...toolset }) => toolset),
-    components: [...rendered.components.values()],
+    components: [...rendered.components.values()].map(({ model: _model, ...component }) => component),
   };
 }
 
@@ -108,7 +114,7 @@ export function parseShippedProject(text: string, file: string): ShippedProject 
     inputs,
     pipeline: pipeline as unknown as PipelineData,
     toolsets: toolsets as ToolsetData[],
-    components: new Map((components as RenderedComponent[]).map((c) => [c.name, c])),
+    components: new Map((components as PipelineComponent[]).map((c) => [c.name, c])),
   };
 }
 

@@ -9,7 +9,7 @@ import {
 } from "../plan/fingerprint.js";
 import { lineTags, TAG } from "../plan/index.js";
 import type { Action } from "../plan/types.js";
-import type { RenderedComponent } from "../render/index.js";
+import type { PipelineComponent } from "../render/index.js";
 import type { ImageBuilderResources } from "./imagebuilder-resources.js";
 import type { PipelinePorts } from "./ports.js";
 import { pipelineDescription, publishImage } from "./publish.js";
@@ -27,7 +27,7 @@ export interface ApplyContext {
   readonly ports: PipelinePorts;
   readonly pipeline: PipelineData;
   readonly toolsets: readonly ToolsetData[];
-  readonly components: ReadonlyMap<string, RenderedComponent>;
+  readonly components: ReadonlyMap<string, PipelineComponent>;
   readonly resources: ImageBuilderResources;
   readonly now: () => Date;
   readonly sleep: (ms: number) => Promise<void>;

@@ -10,7 +10,7 @@ import {
   TAG,
 } from "../plan/names.js";
 import { sha256Hex } from "../render/hash.js";
-import type { LineKey, RecipeShape, RenderedComponent } from "../render/index.js";
+import type { LineKey, PipelineComponent, RecipeShape } from "../render/index.js";
 import type { DistributionSettings, ImageBuilderPort, InfrastructureSettings } from "./ports.js";
 
 /**
@@ -31,11 +31,11 @@ export class ImageBuilderResources {
     private readonly accountId: string,
   ) {}
 
-  component(component: RenderedComponent): Promise<string> {
+  component(component: PipelineComponent): Promise<string> {
     return memo(this.components, component.resourceName, () => this.ensureComponent(component));
   }
 
-  recipe(recipe: RecipeShape, components: ReadonlyMap<string, RenderedComponent>): Promise<string> {
+  recipe(recipe: RecipeShape, components: ReadonlyMap<string, PipelineComponent>): Promise<string> {
     return memo(this.recipes, `${recipe.name}:${recipe.hash}`, () => this.ensureRecipe(recipe, components));
   }
 
@@ -48,7 +48,7 @@ export class ImageBuilderResources {
     return memo(this.distributions, distributionName(line), () => this.ensureDistribution(line));
   }
 
-  private async ensureComponent(component: RenderedComponent): Promise<string> {
+  private async ensureComponent(component: PipelineComponent): Promise<string> {
     const marker = `[sha256:${component.hash}]`;
     for (let attempt = 0; attempt < 3; attempt++) {
       const versions = await this.ib.listComponentVersions(component.resourceName);
@@ -76,7 +76,7 @@ export class ImageBuilderResources {
 
   private async ensureRecipe(
     recipe: RecipeShape,
-    components: ReadonlyMap<string, RenderedComponent>,
+    components: ReadonlyMap<string, PipelineComponent>,
   ): Promise<string> {
     const componentArns = await Promise.all(
       recipe.components.map(async (c) => {

@@ -16,7 +16,7 @@ import type {
   ObservedSharing,
   OurAmi,
 } from "../plan/types.js";
-import type { RenderedComponent } from "../render/component.js";
+import type { PipelineComponent } from "../render/component.js";
 import { type LineKey, renderRecipe } from "../render/recipe.js";
 import { baseKey, discoverBases } from "./bases.js";
 import type { PipelinePorts, RegionInfo } from "./ports.js";
@@ -25,7 +25,7 @@ export interface ObserveInput {
   readonly ports: PipelinePorts;
   readonly pipeline: PipelineData;
   readonly toolsets: readonly ToolsetData[];
-  readonly components: ReadonlyMap<string, RenderedComponent>;
+  readonly components: ReadonlyMap<string, PipelineComponent>;
   readonly now: Date;
   readonly events: ServiceEvents;
   /** The account and its regions, read once per run and shared by its passes. */

@@ -5,7 +5,7 @@ import type { ServiceEvents } from "../events.js";
 import { TAG } from "../plan/names.js";
 import { plan as makePlan } from "../plan/plan.js";
 import { type Action, isMutating, type Observed, type Plan } from "../plan/types.js";
-import type { RenderedComponent } from "../render/index.js";
+import type { PipelineComponent } from "../render/index.js";
 import { type ActionOutcome, apply } from "./apply.js";
 import { ImageBuilderResources } from "./imagebuilder-resources.js";
 import { notificationFor, snsPublishBody } from "./notification.js";
@@ -31,7 +31,7 @@ export interface PipelineDeps {
 export interface PipelineProject {
   readonly pipeline: PipelineData;
   readonly toolsets: readonly ToolsetData[];
-  readonly components: ReadonlyMap<string, RenderedComponent>;
+  readonly components: ReadonlyMap<string, PipelineComponent>;
 }
 
 export interface PlanOptions {

@@ -28,6 +28,12 @@ export interface RenderedComponent {
   readonly model: AwstoeDocument;
 }
 
+/**
+ * A component as the pipeline uses it: everything but the parsed model (runners only), which the
+ * Lambdas' project.json leaves out.
+ */
+export type PipelineComponent = Omit<RenderedComponent, "model">;
+
 /** Prelude lines worth sending: comments and blank lines cost document characters and do nothing. */
 export function preludeLines(prelude: Prelude): string[] {
   return prelude.text

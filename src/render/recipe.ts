@@ -1,7 +1,7 @@
 import { type Arch, BASE_INFO, type Base } from "../config/bases.js";
 import { componentOnLine, type Toolset, type ToolsetData } from "../config/types.js";
 import type { Problem } from "../errors.js";
-import type { RenderedComponent } from "./component.js";
+import type { PipelineComponent, RenderedComponent } from "./component.js";
 import { canonicalJson, sha256Hex } from "./hash.js";
 import { SSM_AGENT_KEY, SSM_AGENT_KEY_FINGERPRINT } from "./keys.js";
 import { RESOURCE_PREFIX } from "./names.js";
@@ -68,7 +68,7 @@ export interface RecipeInput {
   /** The parent AMI (or `ssm:` parameter) and its root device name. */
   readonly parent: { readonly image: string; readonly rootDeviceName: string };
   /** Rendered components by name (every component the toolset lists). */
-  readonly components: ReadonlyMap<string, RenderedComponent>;
+  readonly components: ReadonlyMap<string, PipelineComponent>;
   /** The build region: the SSM agent for Debian is fetched from this region's bucket. */
   readonly region: string;
   readonly kmsKeyId?: string;

@@ -1,4 +1,5 @@
-import { type AwsClientOptions, createAwsClients, createPipelinePorts } from "../../src/aws/index.js";
+import { type AwsClientOptions, createAwsClients } from "../../src/aws/clients.js";
+import { createPipelinePorts } from "../../src/aws/index.js";
 import type { PipelinePorts } from "../../src/pipeline/ports.js";
 import {
   type PipelineProject,

@@ -5,7 +5,9 @@ import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   BUNDLE_FILE,
+  codeBytes,
   HANDLER_ENTRY,
+  isCodeFile,
   LAMBDA_PROJECT_PATH,
   LAMBDA_TASK_ROOT,
   type LambdaBundle,
@@ -29,7 +31,7 @@ function packagesOf(bundle: LambdaBundle): string[] {
 }
 
 describe("the Lambda bundle", () => {
-  it("is one ESM file with the handler, built once per test file", () => {
+  it("is an ESM entry with the handler and its chunks beside it, built once per test file", () => {
     const bundle = sharedBundle();
     console.log(
       `[bundle] ${HANDLER_ENTRY}: ${bundle.millis.toFixed(0)} ms, ${(bundle.bytes / 1024).toFixed(0)} KiB`,
@@ -39,10 +41,17 @@ describe("the Lambda bundle", () => {
     expect(bundle.sourceFiles).toContain(HANDLER_ENTRY);
   });
 
-  it("weighs at most 1 MB, carries only the SDK clients the Lambda calls, and keeps its source map beside it", () => {
+  it("weighs at most 1 MB, carries only the SDK clients the Lambda calls, and keeps its source map beside it", async () => {
     const bundle = sharedBundle();
-    const bytes = statSync(join(bundle.dir, BUNDLE_FILE)).size;
-    console.log(`[bundle] ${BUNDLE_FILE}: ${bytes} bytes (limit ${MAX_BUNDLE_BYTES})`);
+    // Everything Lambda may load counts: the entry and every chunk.
+    const files = (await readdir(bundle.dir)).filter(isCodeFile);
+    expect(files.length).toBeGreaterThan(1);
+    const bytes = files.reduce((total, f) => total + statSync(join(bundle.dir, f)).size, 0);
+    console.log(
+      `[bundle] ${BUNDLE_FILE} and ${files.length - 1} chunks: ${bytes} bytes (limit ${MAX_BUNDLE_BYTES})`,
+    );
+    expect(codeBytes(bundle.dir)).toBe(bytes);
+    expect(bundle.codeBytes).toBe(bytes);
     expect(bytes).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
     const inputs = Object.keys(bundle.metafile.inputs);
     const clients = [
@@ -52,6 +61,30 @@ describe("the Lambda bundle", () => {
     // The map stays beside the bundle for debugging; nothing makes Node load it at a cold start (the
     // function's environment, without NODE_OPTIONS=--enable-source-maps, is asserted in stack.test.ts).
     expect(existsSync(join(bundle.dir, `${BUNDLE_FILE}.map`))).toBe(true);
+  });
+
+  it("loads no SDK client at import: each comes in the chunk its port loads at its first call", () => {
+    const { metafile } = sharedBundle();
+    const outputs = metafile.outputs;
+    const entry = Object.keys(outputs).find((o) => outputs[o]?.entryPoint === HANDLER_ENTRY) as string;
+    // The entry and what it imports statically: what a cold import reads and runs.
+    const seen = new Set<string>();
+    const stack = [entry];
+    while (stack.length > 0) {
+      const output = stack.pop() as string;
+      if (seen.has(output)) continue;
+      seen.add(output);
+      for (const i of outputs[output]?.imports ?? []) if (i.kind === "import-statement") stack.push(i.path);
+    }
+    const atImport = [...seen].flatMap((o) => Object.keys(outputs[o]?.inputs ?? {}));
+    expect(atImport).toContain(HANDLER_ENTRY);
+    expect(atImport.filter((f) => f.includes("node_modules/@aws-sdk/") || f.includes("@smithy/"))).toEqual(
+      [],
+    );
+    // Each port's adapter is a chunk of its own, loaded by a dynamic import.
+    const lazy = Object.values(outputs).flatMap((o) => o.entryPoint ?? []);
+    for (const adapter of ["ec2", "ssm", "sns", "sts", "imagebuilder", "s3", "share"])
+      expect(lazy).toContain(`src/aws/${adapter}.ts`);
   });
 
   it("exports a handler that Node 20 can import as ESM", async () => {
@@ -87,7 +120,10 @@ describe("the Lambda bundle", () => {
     for (const bundle of [sharedBundle(), sharedApiBundle()]) {
       const shipped = (await readdir(bundle.dir)).sort();
       expect(shipped).toContain(PROJECT_FILE);
-      expect(shipped.filter((f) => f !== PROJECT_FILE && !f.startsWith(BUNDLE_FILE))).toEqual([]);
+      // The code, its chunks, their source maps and legal notices; nothing else.
+      expect(
+        shipped.filter((f) => f !== PROJECT_FILE && !isCodeFile(f.replace(/\.(map|LEGAL\.txt)$/, ""))),
+      ).toEqual([]);
     }
     expect(await readdir(sharedBrokerBundle().dir)).not.toContain(PROJECT_FILE);
   });
@@ -144,8 +180,10 @@ describe("the Lambda bundle", () => {
       const inputs = Object.keys(bundle.metafile.inputs);
       expect(inputs.length).toBeGreaterThan(5);
       expect(inputs.filter((f) => f.includes("@cloud-copilot"))).toEqual([]);
-      const text = await readFile(join(bundle.dir, BUNDLE_FILE), "utf8");
-      expect(text).not.toMatch(/cloud-copilot|iam-simulate|AGPL/i);
+      for (const file of (await readdir(bundle.dir)).filter((f) => f.endsWith(".mjs"))) {
+        const text = await readFile(join(bundle.dir, file), "utf8");
+        expect(text).not.toMatch(/cloud-copilot|iam-simulate|AGPL/i);
+      }
     }
   });
 
