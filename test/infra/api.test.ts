@@ -73,6 +73,7 @@ describe("the API in every region (synthesized)", { timeout: 180_000 }, () => {
     expect(apiBundle.sourceFiles.filter((f) => f.startsWith("src/aws/")).sort()).toEqual(
       [
         "src/aws/call.ts",
+        "src/aws/client-factory.ts",
         "src/aws/clients.ts",
         "src/aws/ec2.ts",
         "src/aws/launch-templates.ts",
