@@ -10,7 +10,7 @@ export const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"] as const;
 
 /**
  * Child processes of this process still running a moto launcher (there must be none after stop).
- * vitest's default `forks` pool runs each test file in its own process, so these are this file's.
+ * A worker runs its files one after another (also with `isolate: false`), so these are this file's.
  */
 export function motoChildren(): number[] {
   const out = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" });
