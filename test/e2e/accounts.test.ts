@@ -22,7 +22,7 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaseSessionAdapter } from "../../src/aws/case-session.js";
 import { issueCaseSession } from "../../src/services/case-session.js";
-import { type MotoServer, startMoto } from "../emulators/moto.js";
+import { lendMoto, type MotoServer } from "../emulators/moto.js";
 import { type ResponderFront, startResponderFront } from "../emulators/responder-front.js";
 import { runCli } from "../helpers/project.js";
 import { cleanup, synth } from "../infra/helpers.js";
@@ -56,7 +56,7 @@ beforeAll(async () => {
   await writeFile(memory, Buffer.concat([Buffer.from("EMiL"), randomBytes(1024)]));
   const lime = join(work, "lime.ko");
   await writeFile(lime, "not a module\n");
-  moto = await startMoto({ logFile: join(work, "moto.log") });
+  moto = await lendMoto({ logFile: join(work, "moto.log") });
   front = await startResponderFront({ motoUrl: moto.url, memoryImage: memory, limeModule: lime });
 }, 60_000);
 

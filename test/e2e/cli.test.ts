@@ -34,6 +34,7 @@ beforeAll(async () => {
     regions: REGIONS,
     clock: "manual",
     phaseMs: { PENDING: 50, BUILDING: 150, TESTING: 50, DISTRIBUTING: 50 },
+    moto: "lent",
   });
   deployment = await deployLocally(aws, (await loadProject(REPO_ROOT)).pipeline);
   env = { ...aws.env, AWS_MAX_ATTEMPTS: "3" };

@@ -9,7 +9,7 @@ import { converge, HOME, prepareWorld, REGIONS, runOnce, shippedProject, type Wo
 let aws: LocalAws;
 const started = Date.now();
 beforeAll(async () => {
-  aws = await startLocalAws({ regions: REGIONS, clock: "manual" });
+  aws = await startLocalAws({ regions: REGIONS, clock: "manual", moto: "lent" });
 }, 60_000);
 afterAll(async () => {
   await aws?.stop();

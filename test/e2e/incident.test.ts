@@ -22,7 +22,7 @@ import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client }
 import { CreateTopicCommand, SNSClient } from "@aws-sdk/client-sns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limePort } from "../../src/services/responders/index.js";
-import { type MotoServer, startMoto } from "../emulators/moto.js";
+import { lendMoto, type MotoServer } from "../emulators/moto.js";
 import { type ResponderFront, startResponderFront } from "../emulators/responder-front.js";
 import { runCli } from "../helpers/project.js";
 
@@ -52,7 +52,7 @@ beforeAll(async () => {
   memorySha = createHash("sha256").update(dump).digest("hex");
   const lime = join(work, "lime.ko");
   await writeFile(lime, "not really a kernel module\n");
-  moto = await startMoto({ logFile: join(work, "moto.log") });
+  moto = await lendMoto({ logFile: join(work, "moto.log") });
   front = await startResponderFront({ motoUrl: moto.url, memoryImage: memory, limeModule: lime });
 }, 60_000);
 

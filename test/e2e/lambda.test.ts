@@ -7,7 +7,7 @@ import { prepareWorld, REGIONS, shippedProject, type World } from "./world.js";
 
 let aws: LocalAws;
 beforeAll(async () => {
-  aws = await startLocalAws({ regions: REGIONS, clock: "manual" });
+  aws = await startLocalAws({ regions: REGIONS, clock: "manual", moto: "lent" });
 }, 60_000);
 afterAll(async () => {
   await aws?.stop();

@@ -30,7 +30,7 @@ let deployment: LocalDeployment;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  aws = await startLocalAws({ regions: REGIONS, clock: "manual" });
+  aws = await startLocalAws({ regions: REGIONS, clock: "manual", moto: "lent" });
   deployment = await deployLocally(aws, (await loadProject(REPO_ROOT)).pipeline);
   env = { ...aws.env, AWS_MAX_ATTEMPTS: "2" };
 }, 60_000);

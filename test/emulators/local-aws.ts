@@ -8,7 +8,7 @@ import { ImageBuilderEmulator } from "./imagebuilder/emulator.js";
 import type { Phase } from "./imagebuilder/model.js";
 import { ImageBuilderServer } from "./imagebuilder/server.js";
 import type { LocalBuilder } from "./imagebuilder/types.js";
-import { type MotoServer, startMoto } from "./moto.js";
+import { lendMoto, lentMotoPid, type MotoServer, startMoto } from "./moto.js";
 import { LOCAL_CREDENTIALS, MotoDirect } from "./moto-direct.js";
 import { FaultProxy } from "./proxy.js";
 import { type Catalog, initialCatalog, newerImage, type SeededImage } from "./seed.js";
@@ -36,6 +36,11 @@ export interface StartLocalAwsOptions {
   logDir?: string;
   /** Creating a component version that exists: rejected (default) or a new build number (AWS since Nov 2025). */
   componentVersionConflict?: "reject" | "newBuildVersion";
+  /**
+   * `own` (default): a moto of its own, stopped by `stop()`. `lent`: the test worker's moto, reset
+   * for this local AWS and handed back by `stop()` (see lendMoto): for test files, never for scripts.
+   */
+  moto?: "own" | "lent";
 }
 
 export interface BaseImage {
@@ -191,7 +196,8 @@ export async function startLocalAws(options: StartLocalAwsOptions): Promise<Loca
     if (!(ms >= 0)) throw new Error(`startLocalAws: phaseMs.${phase} must be a number of milliseconds ≥ 0`);
   }
 
-  const moto: MotoServer = await startMoto({ logFile: join(logDir, "moto.log") });
+  const motoLog = { logFile: join(logDir, "moto.log") };
+  const moto: MotoServer = await (options.moto === "lent" ? lendMoto(motoLog) : startMoto(motoLog));
   const calls = new CallLog();
   const direct = new MotoDirect(moto, LOCAL_ACCOUNT_ID);
   const proxy = new FaultProxy({ moto, direct, clock, calls, log: logger("proxy.log") });
@@ -256,7 +262,8 @@ export async function startLocalAws(options: StartLocalAwsOptions): Promise<Loca
     accountId: LOCAL_ACCOUNT_ID,
     regions,
     logDir,
-    pids: [moto.pid],
+    // The processes it started and stop() ends (a lent moto is the worker's, and lives on).
+    pids: options.moto === "lent" && moto.pid === lentMotoPid() ? [] : [moto.pid],
     clientConfig(region, opts = {}) {
       return {
         region,

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stopProcess, trackProcess } from "./processes.js";
 
@@ -104,4 +105,53 @@ export async function startMoto(options: { logFile: string; python?: string }): 
       await stopProcess(child);
     },
   };
+}
+
+let shared: { server: Promise<MotoServer>; inUse: boolean; pid?: number } | undefined;
+
+/** The pid of this worker's lent moto, once started (it outlives the loans on purpose). */
+export function lentMotoPid(): number | undefined {
+  return shared?.pid;
+}
+
+/**
+ * One moto per test worker, lent to one user at a time and reset (every backend, the seeded images
+ * and parameters) before each loan: the same state a fresh moto starts with, without the 1.2–1.9 s
+ * and ~2 s of CPU a start costs. Test files run one after another in a worker (`isolate: false`
+ * keeps this module, and the moto, across them). `stop()` ends the loan and leaves moto running; it
+ * exits with the worker (the launcher exits when its stdin closes). A second loan while the first is
+ * out gets a moto of its own, stopped for real by its `stop()`.
+ */
+export async function lendMoto(options: { logFile: string }): Promise<MotoServer> {
+  if (shared?.inUse) return startMoto(options);
+  if (!shared) {
+    const logFile = join(mkdtempSync(join(tmpdir(), "ops-rig-shared-moto-")), "moto.log");
+    const server = startMoto({ logFile });
+    shared = { server, inUse: false };
+    server.catch(() => {
+      shared = undefined;
+    });
+  }
+  const current = shared;
+  current.inUse = true;
+  try {
+    const server = await current.server;
+    current.pid = server.pid;
+    await server.control("reset", {});
+    let returned = false;
+    return {
+      url: server.url,
+      pid: server.pid,
+      logFile: server.logFile,
+      control: server.control,
+      async stop() {
+        if (returned) return;
+        returned = true;
+        current.inUse = false;
+      },
+    };
+  } catch (error) {
+    current.inUse = false;
+    throw error;
+  }
 }

@@ -4,13 +4,15 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, beforeEach, expect } from "vitest";
 import { type LocalAws, type StartLocalAwsOptions, startLocalAws } from "../emulators/local-aws.js";
+import { lentMotoPid } from "../emulators/moto.js";
 import { processExists } from "../emulators/processes.js";
 
 export const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"] as const;
 
 /**
  * Child processes of this process still running a moto launcher (there must be none after stop).
- * A worker runs its files one after another (also with `isolate: false`), so these are this file's.
+ * A worker runs its files one after another (also with `isolate: false`), so these are this file's;
+ * the worker's lent moto (lendMoto), which outlives every file on purpose, is left out.
  */
 export function motoChildren(): number[] {
   const out = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" });
@@ -18,6 +20,7 @@ export function motoChildren(): number[] {
     .split("\n")
     .map((line) => line.trim().split(/\s+/))
     .filter((cols) => Number(cols[1]) === process.pid && cols.slice(2).join(" ").includes("moto_server.py"))
+    .filter((cols) => Number(cols[0]) !== lentMotoPid())
     .map((cols) => Number(cols[0]));
 }
 
@@ -39,7 +42,7 @@ export function useLocalAws(
   beforeAll(async () => {
     started = performance.now();
     try {
-      aws = await startLocalAws({ regions: REGIONS, clock: "manual", logDir, ...options });
+      aws = await startLocalAws({ regions: REGIONS, clock: "manual", logDir, moto: "lent", ...options });
     } catch (error) {
       failed = true;
       throw error;
