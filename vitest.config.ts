@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import SlowestFirstSequencer from "./test/sequencer.js";
 
 const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
 
@@ -29,32 +30,15 @@ export default defineConfig({
       },
       {
         test: {
-          name: "integration",
-          isolate: false,
-          include: ["test/integration/**/*.test.ts"],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
-          env,
-        },
-      },
-      {
-        test: {
-          name: "e2e",
-          isolate: false,
-          include: ["test/e2e/**/*.test.ts"],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
-          env,
-        },
-      },
-      {
-        test: {
-          name: "infra",
-          // Files share a worker's module graph: aws-cdk-lib is imported, the Lambdas bundled and each
-          // configuration synthesized once per worker instead of once per file.
+          name: "slow",
+          // Integration (a local AWS), end-to-end (the CLI, the Lambda, the responder's commands) and
+          // infrastructure (the synthesized stack) in one project: vitest runs projects one after
+          // another, so three projects meant three tails with one worker idle; one project, its
+          // longest files first (test/sequencer.ts), keeps both workers busy to the end.
           isolate: false,
           globalSetup: ["test/infra/global-setup.ts"],
-          include: ["test/infra/**/*.test.ts"],
+          include: ["test/integration/**/*.test.ts", "test/e2e/**/*.test.ts", "test/infra/**/*.test.ts"],
+          sequence: { sequencer: SlowestFirstSequencer },
           testTimeout: 60_000,
           hookTimeout: 60_000,
           env,
