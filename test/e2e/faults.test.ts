@@ -204,14 +204,40 @@ describe("crash anywhere", () => {
 
   class Crash extends Error {}
 
+  interface CrashCounter {
+    mutating: number;
+    crashed: boolean;
+    /** Calls sent and not yet answered. */
+    readonly inFlight: Set<Promise<unknown>>;
+  }
+
+  const crashCounter = (): CrashCounter => ({ mutating: 0, crashed: false, inFlight: new Set() });
+
+  /**
+   * Waits for the calls that were on the wire when the process "died". A dead process's request
+   * reaches AWS once and its answer is lost; destroying the clients under it instead makes the SDK
+   * retry it on a new connection (seen here: a second PutParameter, a second parameter version),
+   * which no dead process does.
+   */
+  async function drained(counter: CrashCounter): Promise<void> {
+    while (counter.inFlight.size > 0) await Promise.allSettled([...counter.inFlight]);
+  }
+
   /** Middleware that lets `limit` mutating calls through, then fails every call: the process "died". */
-  function crashAfter(limit: number, counter: { mutating: number; crashed: boolean }) {
+  function crashAfter(limit: number, counter: CrashCounter) {
     return (client: AnyClient) => {
       (client.middlewareStack as unknown as { add: (mw: unknown, options: unknown) => void }).add(
         (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
           async (args: unknown) => {
             if (counter.crashed) throw new Crash("crashed");
-            const result = await next(args);
+            const call = next(args);
+            counter.inFlight.add(call);
+            let result: unknown;
+            try {
+              result = await call;
+            } finally {
+              counter.inFlight.delete(call);
+            }
             if (counter.crashed) throw new Crash("crashed");
             if (MUTATING.test((context.commandName ?? "").replace(/Command$/, ""))) {
               counter.mutating++;
@@ -260,7 +286,7 @@ describe("crash anywhere", () => {
       regions: [HOME, EU],
     });
     let world = await prepareWorld(aws, project);
-    const reference = { mutating: 0, crashed: false };
+    const reference = crashCounter();
     const referencePorts = world.ports({ onClient: crashAfter(Number.POSITIVE_INFINITY, reference) });
     for (let i = 0; i < 6; i++) {
       const run = await runOnce(world, project, {}, referencePorts.ports);
@@ -293,12 +319,13 @@ describe("crash anywhere", () => {
 
     for (const k of sample) {
       world = await prepareWorld(aws, project);
-      const counter = { mutating: 0, crashed: false };
+      const counter = crashCounter();
       const crashing = world.ports({ onClient: crashAfter(k, counter) });
       for (let i = 0; i < 6 && !counter.crashed; i++) {
         await runOnce(world, project, {}, crashing.ports).catch(() => undefined);
         await aws.imageBuilder.settle();
       }
+      await drained(counter);
       crashing.destroy();
       expect(counter.crashed, `crash ${k} happened`).toBe(true);
       await aws.imageBuilder.settle();
