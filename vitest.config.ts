@@ -8,11 +8,12 @@ const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
  * the pipeline on the in-memory AWS), then the ones that start local services or synthesize the
  * stack. The local-build suite needs root and Debian's mirror: it has its own config and command.
  * Both run two files at once (`--maxWorkers=2`; vitest's default on two cores is one): unit 21.9 s →
- * 16.5 s idle here; the slow tiers 411 s → 293 s (a third worker gained nothing: they are CPU-bound).
+ * 16.5 s idle here (a third worker made the slow tier slower, 116 → 128 s: it is CPU-bound).
  * Every tier shares one module graph per worker (`isolate: false`): the files import the SDK, the
  * emulators, aws-cdk-lib once per worker instead of once per file (integration and e2e: 42.9 s of
- * imports → 12.8 s, 194 s → 141 s on a loaded machine). What a file starts (moto, servers, child
- * processes) it stops in its own afterAll, and none of them mocks modules.
+ * imports → 12.8 s), and the local AWS's moto is the worker's, lent to one file at a time
+ * (test/emulators/moto.ts, lendMoto). What a file starts (servers, child processes) it stops in its
+ * own afterAll, and none of them mocks modules. The slow tier, idle: 190 s → 112–116 s.
  */
 export default defineConfig({
   test: {
