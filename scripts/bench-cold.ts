@@ -36,6 +36,7 @@ import {
   PROJECT_FILE,
   removeBundle,
   runEsbuild,
+  staticImports,
 } from "../infra/lib/bundle.js";
 
 console.log(
@@ -69,13 +70,23 @@ function importMs(file: string): number {
   return Number(out);
 }
 
+/** Milliseconds a fresh Node takes to load and render the project with the bundled code in `file`. */
+function firstLoadMs(file: string): number {
+  const code = `const { load } = await import(${JSON.stringify(pathToFileURL(file).href)}); const t = performance.now(); await load(${JSON.stringify(ROOT)}); process.stdout.write(String(performance.now() - t));`;
+  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" }));
+}
+
 /**
  * Milliseconds of a cold start of the handler in `file`: a fresh Node imports it and runs a first
  * invocation up to its answer, with an event it ignores (`{}`): the project is read and the event
- * parsed, and no AWS call is made. The handler's log goes to stdout; the time to stderr.
+ * parsed, and no AWS call is made. With `chunks`, also loads them after that answer: for a no-op
+ * run's cold start before its first AWS call, the chunks a run's first calls load (the adapters and
+ * SDK clients of STS, EC2, SSM and Image Builder), short of constructing the clients. The handler's
+ * log goes to stdout; the time to stderr.
  */
-function coldStartMs(file: string, project: string): number {
-  const code = `const t = performance.now(); const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)}); const r = await handler({}); if (r.outcome !== "ignored") throw new Error(JSON.stringify(r)); process.stderr.write(String(performance.now() - t));`;
+function coldStartMs(file: string, project: string, chunks: readonly string[] = []): number {
+  const urls = JSON.stringify(chunks.map((c) => pathToFileURL(c).href));
+  const code = `const t = performance.now(); const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)}); const r = await handler({}); if (r.outcome !== "ignored") throw new Error(JSON.stringify(r)); await Promise.all(${urls}.map((u) => import(u))); process.stderr.write(String(performance.now() - t));`;
   const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
     encoding: "utf8",
     env: {
@@ -89,46 +100,9 @@ function coldStartMs(file: string, project: string): number {
   return Number(result.stderr);
 }
 
-/** Milliseconds a fresh Node takes to load and render the project with the bundled code in `file`. */
-function firstLoadMs(file: string): number {
-  const code = `const { load } = await import(${JSON.stringify(pathToFileURL(file).href)}); const t = performance.now(); await load(${JSON.stringify(ROOT)}); process.stdout.write(String(performance.now() - t));`;
-  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" }));
-}
-
-/**
- * Milliseconds of a no-op run's cold start before its first AWS call: a fresh Node imports the
- * handler, runs a first invocation (an ignored event: the project is read, no AWS call) and loads
- * the chunks a run's first calls load (`chunks`: the adapters and SDK clients of STS, EC2, SSM and
- * Image Builder). What the run's ports do at their first call, short of constructing the clients.
- */
-function runColdMs(file: string, project: string, chunks: readonly string[]): number {
-  const urls = JSON.stringify(chunks.map((c) => pathToFileURL(c).href));
-  const code = `const t = performance.now(); const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)}); const r = await handler({}); if (r.outcome !== "ignored") throw new Error(JSON.stringify(r)); await Promise.all(${urls}.map((u) => import(u))); process.stderr.write(String(performance.now() - t));`;
-  const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
-    encoding: "utf8",
-    env: {
-      ...process.env,
-      AWS_REGION: "us-east-1",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      OPS_RIG_PROJECT: project,
-    },
-  });
-  if (result.status !== 0) throw new Error(`run cold start failed: ${result.stderr}`);
-  return Number(result.stderr);
-}
-
 /** The output files (absolute) the entry `output` loads with its static imports, itself included. */
 function staticClosure(metafile: Metafile, output: string): string[] {
-  const seen = new Set<string>();
-  const stack = [output];
-  while (stack.length > 0) {
-    const file = stack.pop() as string;
-    if (seen.has(file)) continue;
-    seen.add(file);
-    for (const i of metafile.outputs[file]?.imports ?? [])
-      if (i.kind === "import-statement" && !i.external) stack.push(i.path);
-  }
-  return [...seen].map((file) => join(ROOT, file));
+  return staticImports(metafile, output).map((file) => join(ROOT, file));
 }
 
 const bytesOf = (files: readonly string[]) => files.reduce((total, f) => total + statSync(f).size, 0);
@@ -206,7 +180,7 @@ try {
   for (let i = 0; i < REPS; i++) {
     handlerMs.push(importMs(handlerFile));
     coldMs.push(coldStartMs(handlerFile, projectFile));
-    runMs.push(runColdMs(handlerFile, projectFile, runChunks));
+    runMs.push(coldStartMs(handlerFile, projectFile, runChunks));
     floorMs.push(importMs(floorFile));
     untrimmedMs.push(importMs(untrimmedFile));
     clientsMs.push(importMs(clientsFile));

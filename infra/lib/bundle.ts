@@ -211,6 +211,23 @@ export function removeBundle(bundle: LambdaBundle): void {
   rmSync(bundle.dir, { recursive: true, force: true });
 }
 
+/**
+ * The outputs (metafile keys) that loading `output` reads: itself and what it imports statically,
+ * transitively. Chunks behind a dynamic `import()` are left out: they load at their first call.
+ */
+export function staticImports(metafile: Metafile, output: string): string[] {
+  const seen = new Set<string>();
+  const stack = [output];
+  while (stack.length > 0) {
+    const file = stack.pop() as string;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const i of metafile.outputs[file]?.imports ?? [])
+      if (i.kind === "import-statement" && !i.external) stack.push(i.path);
+  }
+  return [...seen];
+}
+
 /** Bytes of the code in a bundle folder: the entry and its chunks. */
 export function codeBytes(dir: string): number {
   return readdirSync(dir)

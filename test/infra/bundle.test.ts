@@ -14,6 +14,7 @@ import {
   MAX_BUNDLE_BYTES,
   PROJECT_FILE,
   projectInputsHash,
+  staticImports,
 } from "../../infra/lib/bundle.js";
 import { loadProject } from "../../src/config/load.js";
 import { projectData, readShippedProject } from "../../src/lambda/project.js";
@@ -68,15 +69,7 @@ describe("the Lambda bundle", () => {
     const outputs = metafile.outputs;
     const entry = Object.keys(outputs).find((o) => outputs[o]?.entryPoint === HANDLER_ENTRY) as string;
     // The entry and what it imports statically: what a cold import reads and runs.
-    const seen = new Set<string>();
-    const stack = [entry];
-    while (stack.length > 0) {
-      const output = stack.pop() as string;
-      if (seen.has(output)) continue;
-      seen.add(output);
-      for (const i of outputs[output]?.imports ?? []) if (i.kind === "import-statement") stack.push(i.path);
-    }
-    const atImport = [...seen].flatMap((o) => Object.keys(outputs[o]?.inputs ?? {}));
+    const atImport = staticImports(metafile, entry).flatMap((o) => Object.keys(outputs[o]?.inputs ?? {}));
     expect(atImport).toContain(HANDLER_ENTRY);
     expect(atImport.filter((f) => f.includes("node_modules/@aws-sdk/") || f.includes("@smithy/"))).toEqual(
       [],
