@@ -10,7 +10,7 @@ import type { ApiPort, LambdaPort, LaunchPort, LaunchTemplatePort } from "../ser
 import type { MemberAccessPort, SessionCredentials } from "../services/responders/accounts.js";
 import type { ResponderPort } from "../services/responders/ports.js";
 import type { Output } from "./output.js";
-import type { ResultCache } from "./result-cache.js";
+import type { ResultCache, StoredMemo } from "./result-cache.js";
 
 /** The folder ops-rig ships its recipes/ and components/ in (two levels above src/cli or dist/cli). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -86,6 +86,11 @@ export interface ContextInit {
 export function createContext(init: ContextInit): CommandContext {
   let project: Promise<ProjectConfig> | undefined;
   let rendered: Promise<RenderedProject> | undefined;
+  let memo: Promise<StoredMemo | undefined> | undefined;
+  const openMemo = () => {
+    memo ??= init.cache ? init.cache.memo() : Promise.resolve(undefined);
+    return memo;
+  };
   const context: CommandContext = {
     output: init.output,
     projectRoot: init.projectRoot,
@@ -97,14 +102,32 @@ export function createContext(init: ContextInit): CommandContext {
     ...(init.clock ? { clock: init.clock } : {}),
     ...(init.cache ? { cache: init.cache } : {}),
     // Loaded on first use: `--version` and usage errors never pay for YAML, schemas or rendering.
+    // The memo (built CLI only) spares parsing and rendering what did not change since the last run;
+    // what was added is saved even when the project has problems.
     project: () => {
-      project ??= import("../config/load.js").then(({ loadProject }) => loadProject(init.projectRoot));
+      project ??= (async () => {
+        const [{ loadProject }, stored] = await Promise.all([import("../config/load.js"), openMemo()]);
+        try {
+          return await loadProject(init.projectRoot, stored);
+        } finally {
+          await stored?.save();
+        }
+      })();
       return project;
     },
     rendered: () => {
-      rendered ??= Promise.all([context.project(), import("../render/index.js")]).then(
-        ([config, { renderProject }]) => renderProject(config),
-      );
+      rendered ??= (async () => {
+        const [config, { renderProject }, stored] = await Promise.all([
+          context.project(),
+          import("../render/index.js"),
+          openMemo(),
+        ]);
+        try {
+          return renderProject(config, stored);
+        } finally {
+          await stored?.save();
+        }
+      })();
       return rendered;
     },
   };

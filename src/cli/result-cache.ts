@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Dirent } from "node:fs";
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { Memo } from "../memo.js";
 
 /**
  * Results of `render` and `validate` kept between runs. Both are a pure function of the project's
@@ -14,6 +15,16 @@ export interface ResultCache {
   key(kind: string, root: string, extra?: readonly string[]): Promise<string>;
   get<T>(key: string): Promise<T | undefined>;
   put(key: string, value: unknown): Promise<void>;
+  /**
+   * The memo of this build's parsed YAML files and rendered components, read from disk: when one
+   * file changed, `render` and `validate` redo only what depends on it.
+   */
+  memo(): Promise<StoredMemo>;
+}
+
+/** A memo read from a file: `save` writes back what this run used and added, when it added any. */
+export interface StoredMemo extends Memo {
+  save(): Promise<void>;
 }
 
 /** The folders whose every file is an input of rendering (`loadProject` reads from them). */
@@ -55,7 +66,54 @@ export function fileResultCache(dir: string, buildId: string): ResultCache {
         // A cache that cannot be written only costs the next run its speed.
       }
     },
+    memo: () => fileMemo(join(dir, "memo", "project.json"), buildId),
   };
+}
+
+/**
+ * A memo kept in one JSON file for the ops-rig build `buildId` (another build's file is ignored:
+ * its entries were made by other code). `save` keeps the entries this run read or added and drops
+ * the rest, so entries for files since changed do not pile up; it writes nothing when the run
+ * added nothing. Like the results, a memo that cannot be read or written is only a slower run.
+ */
+export async function fileMemo(path: string, buildId: string): Promise<StoredMemo> {
+  let stored: Record<string, unknown> = {};
+  try {
+    const file = JSON.parse(await readFile(path, "utf8")) as { build?: unknown; entries?: unknown };
+    if (file.build === buildId && isRecord(file.entries)) stored = file.entries;
+  } catch {
+    // No memo yet, or an unreadable one: start empty.
+  }
+  const used = new Map<string, unknown>();
+  let added = false;
+  return {
+    get(key) {
+      if (!Object.hasOwn(stored, key)) return undefined;
+      const value = stored[key];
+      used.set(key, value);
+      return value;
+    },
+    set(key, value) {
+      used.set(key, value);
+      added = true;
+    },
+    async save() {
+      if (!added) return;
+      added = false;
+      try {
+        await mkdir(join(path, ".."), { recursive: true });
+        const part = `${path}.${process.pid}.part`;
+        await writeFile(part, JSON.stringify({ build: buildId, entries: Object.fromEntries(used) }));
+        await rename(part, path);
+      } catch {
+        // As with results: the next run is only slower.
+      }
+    },
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** Files under `dir`, relative and sorted (none when it cannot be read: loading reports that). */

@@ -2,6 +2,7 @@ import type { Dirent } from "node:fs";
 import { readdir, readFile, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError, type Problem } from "../errors.js";
+import type { Memo } from "../memo.js";
 import { COMPONENTS_DIR, PIPELINE_FILE, PRELUDE_FILE, parseProject, RECIPES_DIR } from "./parse.js";
 import type { ProjectConfig } from "./types.js";
 
@@ -10,7 +11,7 @@ import type { ProjectConfig } from "./types.js";
  * Anything unreadable (a folder named like a file, a dangling symlink, no permission) is a problem
  * naming the file, collected with every other problem: a user error, never a raw EISDIR/ENOENT.
  */
-export async function loadProject(root: string): Promise<ProjectConfig> {
+export async function loadProject(root: string, memo?: Memo): Promise<ProjectConfig> {
   const files = new Map<string, string>();
   const problems: Problem[] = [];
   for (const dir of [RECIPES_DIR, COMPONENTS_DIR]) {
@@ -50,7 +51,7 @@ export async function loadProject(root: string): Promise<ProjectConfig> {
     }
     throw new ConfigError(problems);
   }
-  return parseProject(files);
+  return parseProject(files, memo);
 }
 
 async function readProjectFile(root: string, file: string, problems: Problem[]): Promise<string | undefined> {

@@ -1,8 +1,8 @@
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { isScalar, Scalar } from "yaml";
 import type { ComponentTemplate, Prelude } from "../config/types.js";
 import { LocalRunError, type Problem } from "../errors.js";
@@ -46,7 +46,9 @@ export function componentScripts(
         // Every line of the checked script knows where it came from: the prelude's own line, or
         // the template's command (block scalars start one line below their key).
         const lines: string[] = ["#!/bin/bash"];
-        const origins: { file: string; line?: number }[] = [{ file: template.file }];
+        // Where each line came from is worked out only when shellcheck finds something: placing
+        // the template's lines needs its syntax tree, which a memoised run has not parsed.
+        const origins: (() => { file: string; line?: number })[] = [() => ({ file: template.file })];
         for (const [index, text] of commands.slice(0, prefix.length).entries()) {
           const line = preludeSource[index]?.line;
           const origin = line === undefined ? { file: prelude.file } : { file: prelude.file, line };
@@ -54,41 +56,52 @@ export function componentScripts(
           // reboot idiom (`exit 194`) or uses none of them, they are not dead code (SC2317).
           if (/^\s*[A-Za-z_][A-Za-z0-9_]*\s*\(\)\s*\{/.test(text)) {
             lines.push("# shellcheck disable=SC2317");
-            origins.push(origin);
+            origins.push(() => origin);
           }
           lines.push(text);
-          origins.push(origin);
+          origins.push(() => origin);
         }
         commands.slice(prefix.length).forEach((command, index) => {
-          const node = template.source.nodeAt([...inputsPath, "commands", index]);
-          const position = template.source.locate([...inputsPath, "commands", index]);
-          const block =
-            isScalar(node) && (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED);
+          const path = [...inputsPath, "commands", index];
+          // Block scalars start one line below their key.
+          const start = once(() => {
+            const position = template.source.locate(path);
+            if (!position) return undefined;
+            const node = template.source.nodeAt(path);
+            const block =
+              isScalar(node) && (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED);
+            return position.line + (block ? 1 : 0);
+          });
           command.split("\n").forEach((text, offset) => {
             lines.push(text);
-            origins.push(
-              position
-                ? { file: template.file, line: position.line + offset + (block ? 1 : 0) }
-                : { file: template.file },
-            );
+            origins.push(() => {
+              const line = start();
+              return line === undefined
+                ? { file: template.file }
+                : { file: template.file, line: line + offset };
+            });
           });
         });
         scripts.push({
           label,
           text: `${lines.join("\n")}\n`,
-          locate: (scriptLine) => origins[scriptLine - 1] ?? { file: template.file },
+          locate: (scriptLine) => origins[scriptLine - 1]?.() ?? { file: template.file },
         });
       }
       if (step.action === "CreateFile" && Array.isArray(step.inputs)) {
         step.inputs.forEach((entry, entryIndex) => {
           if (!isRecord(entry) || typeof entry.content !== "string") return;
           if (!/^#!\s*\/(usr\/)?bin\/(env\s+)?(ba)?sh\b/.test(entry.content)) return;
-          const position = template.source.locate([...inputsPath, entryIndex, "content"]);
+          const path = [...inputsPath, entryIndex, "content"];
           scripts.push({
             label: `${label} ${String(entry.path)}`,
             text: substituteVariables(entry.content, placeholders),
-            locate: (scriptLine) =>
-              position ? { file: template.file, line: position.line + scriptLine } : { file: template.file },
+            locate: (scriptLine) => {
+              const position = template.source.locate(path);
+              return position
+                ? { file: template.file, line: position.line + scriptLine }
+                : { file: template.file };
+            },
           });
         });
       }
@@ -191,7 +204,7 @@ export async function shellcheckScripts(
       shares
         .filter((share) => share.length > 0)
         .map(async (share) => {
-          const result = await execa("shellcheck", [...ARGS, ...share], { reject: false });
+          const result = await runShellcheck([...ARGS, ...share]);
           if (result.exitCode !== 0 && result.exitCode !== 1) {
             const labels = share.map((f) => byFile.get(f)?.label).join(", ");
             throw new LocalRunError(
@@ -230,4 +243,41 @@ function sortProblems(problems: Problem[]): Problem[] {
   return problems.sort((a, b) =>
     `${a.file}:${String(a.line).padStart(6)}`.localeCompare(`${b.file}:${String(b.line).padStart(6)}`),
   );
+}
+
+/** `compute`, run at most once, when first asked. */
+function once<T>(compute: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = compute();
+      done = true;
+    }
+    return value;
+  };
+}
+
+/**
+ * shellcheck's exit code (1: findings) and output. Node's own execFile, not execa: `validate` after
+ * a script changed loads this module, and importing execa cost more than shellcheck's own run.
+ */
+function runShellcheck(
+  args: readonly string[],
+): Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      "shellcheck",
+      args,
+      { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = (error as { code?: unknown } | null)?.code;
+        resolve({
+          exitCode: error === null ? 0 : typeof code === "number" ? code : undefined,
+          stdout,
+          stderr: stderr || (error?.message ?? ""),
+        });
+      },
+    );
+  });
 }

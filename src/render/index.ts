@@ -1,9 +1,11 @@
 import { BASE_INFO } from "../config/bases.js";
-import type { ProjectConfig, Toolset } from "../config/types.js";
+import type { ComponentTemplate, Prelude, ProjectConfig, Toolset } from "../config/types.js";
 import { ConfigError, type Problem } from "../errors.js";
+import { isPlainJson, type Memo } from "../memo.js";
 import { checkToolAvailability } from "./availability.js";
 import { type RenderedCloudInit, renderCloudInit } from "./cloudinit.js";
 import { checkPrelude, type RenderedComponent, renderComponent } from "./component.js";
+import { sha256Hex } from "./hash.js";
 import { checkToolsetAgainstComponents, type RecipeShape, renderRecipe, ssmAgentUserData } from "./recipe.js";
 import { checkScript, checkSupplyChain } from "./supply-chain.js";
 
@@ -37,14 +39,17 @@ export interface RenderedProject {
 
 /**
  * Renders every component, every toolset's recipes and cloud-init, and checks all of it. Throws a
- * ConfigError listing every problem found (not just the first).
+ * ConfigError listing every problem found (not just the first). With a memo, a component rendered
+ * cleanly before from the same template and prelude is not rendered (nor checked) again.
  */
-export function renderProject(config: ProjectConfig): RenderedProject {
+export function renderProject(config: ProjectConfig, memo?: Memo): RenderedProject {
   const problems: Problem[] = [...checkPrelude(config.prelude)];
   const components = new Map<string, RenderedComponent>();
   const warnings: Problem[] = [];
   for (const template of config.components) {
-    const result = renderComponent(template, config.prelude);
+    const result = memo
+      ? memoisedRenderComponent(template, config.prelude, memo)
+      : renderComponent(template, config.prelude);
     problems.push(...result.problems);
     warnings.push(...result.warnings);
     if (result.component) components.set(template.name, result.component);
@@ -99,3 +104,30 @@ export function renderProject(config: ProjectConfig): RenderedProject {
   return { config, components, toolsets, warnings };
 }
 export * from "./keys.js";
+
+/**
+ * `renderComponent`, remembered: the result depends only on the template (its file, name and text)
+ * and the prelude. Only clean results are kept, so a component with problems is always checked
+ * again and its problems placed from the syntax tree.
+ */
+function memoisedRenderComponent(
+  template: ComponentTemplate,
+  prelude: Prelude,
+  memo: Memo,
+): ReturnType<typeof renderComponent> {
+  const key = [
+    "component",
+    template.file,
+    template.name,
+    sha256Hex(template.source.text),
+    sha256Hex(prelude.text),
+  ].join("\0");
+  const remembered = memo.get(key) as { component: RenderedComponent; warnings: Problem[] } | undefined;
+  if (remembered) return { component: remembered.component, problems: [], warnings: remembered.warnings };
+  const result = renderComponent(template, prelude);
+  if (result.component && result.problems.length === 0) {
+    const entry = { component: result.component, warnings: result.warnings };
+    if (isPlainJson(entry)) memo.set(key, entry);
+  }
+  return result;
+}

@@ -1,5 +1,17 @@
-import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { createHash } from "node:crypto";
+import {
+  type Document,
+  isMap,
+  isNode,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+} from "yaml";
 import type { Problem } from "../errors.js";
+import { isPlainJson, type Memo } from "../memo.js";
 
 export type YamlPath = readonly (string | number)[];
 
@@ -31,9 +43,18 @@ export function formatPath(path: YamlPath): string {
   return out || "(document)";
 }
 
-export function parseYamlSource(file: string, text: string): YamlSource {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+/**
+ * Parses `text` as the file `file`. With a memo, a text parsed cleanly before is not parsed again:
+ * its value comes from the memo, and the syntax tree that positions and quoting styles need is
+ * parsed only when something asks for one (a problem to place, a quoting check).
+ */
+export function parseYamlSource(file: string, text: string, memo?: Memo): YamlSource {
+  const key = memo ? `yaml-value\0${createHash("sha256").update(text, "utf8").digest("hex")}` : undefined;
+  const remembered = key === undefined ? undefined : (memo?.get(key) as { value: unknown } | undefined);
+  if (remembered !== undefined) return yamlSource(file, text, remembered.value, [], () => parseTree(text));
+
+  const tree = parseTree(text);
+  const { doc } = tree;
   const syntaxProblems: Problem[] = [...doc.errors, ...doc.warnings].map((error) => {
     const position = error.linePos?.[0];
     return {
@@ -43,15 +64,53 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     };
   });
 
-  const at = (offset: number) => {
-    const pos = lineCounter.linePos(offset);
-    return { line: pos.line, column: pos.col };
+  // Aliases are expanded when the document becomes a value; a "billion laughs" document would
+  // expand into gigabytes. The yaml library stops at maxAliasCount: report that as this file's
+  // problem instead of an anonymous ReferenceError.
+  let value: unknown;
+  if (doc.errors.length === 0) {
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      syntaxProblems.push({
+        file,
+        message: `YAML aliases expand too much (${firstLine((error as Error).message)}): refused as a resource-exhaustion attack`,
+      });
+    }
+  }
+  if (key !== undefined && syntaxProblems.length === 0 && isPlainJson(value ?? null))
+    memo?.set(key, value === undefined ? {} : { value });
+  return yamlSource(file, text, value, syntaxProblems, () => tree);
+}
+
+interface YamlTree {
+  readonly doc: Document.Parsed;
+  readonly lineCounter: LineCounter;
+}
+
+function parseTree(text: string): YamlTree {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  return { doc, lineCounter };
+}
+
+function yamlSource(
+  file: string,
+  text: string,
+  value: unknown,
+  syntaxProblems: readonly Problem[],
+  loadTree: () => YamlTree,
+): YamlSource {
+  let tree: YamlTree | undefined;
+  const getTree = () => {
+    tree ??= loadTree();
+    return tree;
   };
 
   // Walks the path through maps and sequences; returns the deepest node reached and, for the last
   // map step, the key node (so "unknown key" problems point at the key, not the value).
   const walk = (path: YamlPath): { node: Node | undefined; keyNode: Node | undefined; complete: boolean } => {
-    let node: unknown = doc.contents;
+    let node: unknown = getTree().doc.contents;
     let keyNode: Node | undefined;
     for (const part of path) {
       keyNode = undefined;
@@ -72,21 +131,6 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     return { node: isNode(node) ? node : undefined, keyNode, complete: true };
   };
 
-  // Aliases are expanded when the document becomes a value; a "billion laughs" document would
-  // expand into gigabytes. The yaml library stops at maxAliasCount: report that as this file's
-  // problem instead of an anonymous ReferenceError.
-  let value: unknown;
-  if (doc.errors.length === 0) {
-    try {
-      value = doc.toJS({ maxAliasCount: 100 });
-    } catch (error) {
-      syntaxProblems.push({
-        file,
-        message: `YAML aliases expand too much (${firstLine((error as Error).message)}): refused as a resource-exhaustion attack`,
-      });
-    }
-  }
-
   const source: YamlSource = {
     file,
     text,
@@ -96,7 +140,9 @@ export function parseYamlSource(file: string, text: string): YamlSource {
       const { node, keyNode } = walk(path);
       const target = options?.key && keyNode ? keyNode : node;
       const range = target?.range;
-      return range ? at(range[0]) : undefined;
+      if (!range) return undefined;
+      const position = getTree().lineCounter.linePos(range[0]);
+      return { line: position.line, column: position.col };
     },
     nodeAt(path) {
       const { node, complete } = walk(path);
