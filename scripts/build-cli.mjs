@@ -4,8 +4,18 @@
 // a command loads its own chunks and nothing else (render and validate never load the AWS SDK), and
 // the modules it loads come as a few files instead of hundreds to resolve one by one. The same
 // esbuild settings and trimming plugins as the Lambdas. Plain JavaScript: runs under plain Node.
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -15,6 +25,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = join(ROOT, "dist", "cli");
 /** Written beside the bundle: identifies this build in cache keys (see src/cli/result-cache.ts). */
 const BUILD_ID_FILE = "build-id";
+/** Written beside the bundle: the shipped project's memo, read when the user's memo lacks an entry. */
+const SEED_MEMO_FILE = "memo.json";
 
 rmSync(join(ROOT, "dist"), { recursive: true, force: true });
 const result = await build({
@@ -56,3 +68,22 @@ for (const file of readdirSync(OUT).sort()) {
     .update("\0");
 }
 writeFileSync(join(OUT, BUILD_ID_FILE), `${hash.digest("hex")}\n`);
+
+// The memo of the shipped project (src/cli/result-cache.ts): the first `render` or `validate` after
+// an install parses and renders only the files the user changed, like any later run. Made by the
+// build's own CLI, so its entries are exactly what this build would compute.
+const seedCache = mkdtempSync(join(tmpdir(), "ops-rig-build-"));
+try {
+  const render = spawnSync(process.execPath, [join(ROOT, "bin", "ops-rig.js"), "--config", ROOT, "render"], {
+    env: { ...process.env, OPS_RIG_CACHE: seedCache },
+    encoding: "utf8",
+  });
+  const memo = join(seedCache, "results", "memo", "project.json");
+  if (render.status === 0 && existsSync(memo)) renameSync(memo, join(OUT, SEED_MEMO_FILE));
+  else
+    console.warn(
+      `build: no memo of the shipped project (render exited ${render.status}): the first render will parse everything\n${render.stderr}`,
+    );
+} finally {
+  rmSync(seedCache, { recursive: true, force: true });
+}

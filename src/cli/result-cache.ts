@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Dirent } from "node:fs";
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Memo } from "../memo.js";
 
 /**
@@ -34,7 +35,7 @@ const INPUT_FOLDERS = ["recipes", "components"] as const;
  * A cache in `dir`, for the ops-rig build `buildId`. Unreadable, corrupt or unwritable entries only
  * cost the work they would have saved: every failure of the cache itself is a miss.
  */
-export function fileResultCache(dir: string, buildId: string): ResultCache {
+export function fileResultCache(dir: string, buildId: string, seedMemo?: string): ResultCache {
   return {
     async key(kind, root, extra = []) {
       const hash = createHash("sha256").update(`ops-rig ${kind}\0${buildId}\0${extra.join("\0")}\0`);
@@ -66,7 +67,7 @@ export function fileResultCache(dir: string, buildId: string): ResultCache {
         // A cache that cannot be written only costs the next run its speed.
       }
     },
-    memo: () => fileMemo(join(dir, "memo", "project.json"), buildId),
+    memo: () => fileMemo(join(dir, "memo", "project.json"), buildId, seedMemo),
   };
 }
 
@@ -75,21 +76,20 @@ export function fileResultCache(dir: string, buildId: string): ResultCache {
  * its entries were made by other code). `save` keeps the entries this run read or added and drops
  * the rest, so entries for files since changed do not pile up; it writes nothing when the run
  * added nothing. Like the results, a memo that cannot be read or written is only a slower run.
+ * `seedPath`: a memo read only, for keys the file lacks (the build's memo of the shipped project).
  */
-export async function fileMemo(path: string, buildId: string): Promise<StoredMemo> {
-  let stored: Record<string, unknown> = {};
-  try {
-    const file = JSON.parse(await readFile(path, "utf8")) as { build?: unknown; entries?: unknown };
-    if (file.build === buildId && isRecord(file.entries)) stored = file.entries;
-  } catch {
-    // No memo yet, or an unreadable one: start empty.
-  }
+export async function fileMemo(path: string, buildId: string, seedPath?: string): Promise<StoredMemo> {
+  const [stored, seed] = await Promise.all([
+    readMemoEntries(path, buildId),
+    seedPath === undefined ? ({} as Record<string, unknown>) : readMemoEntries(seedPath, buildId),
+  ]);
   const used = new Map<string, unknown>();
   let added = false;
   return {
     get(key) {
-      if (!Object.hasOwn(stored, key)) return undefined;
-      const value = stored[key];
+      const from = Object.hasOwn(stored, key) ? stored : Object.hasOwn(seed, key) ? seed : undefined;
+      if (!from) return undefined;
+      const value = from[key];
       used.set(key, value);
       return value;
     },
@@ -110,6 +110,17 @@ export async function fileMemo(path: string, buildId: string): Promise<StoredMem
       }
     },
   };
+}
+
+/** The entries of the memo file at `path` if it belongs to `buildId`; none if not, or unreadable. */
+async function readMemoEntries(path: string, buildId: string): Promise<Record<string, unknown>> {
+  try {
+    const file = JSON.parse(await readFile(path, "utf8")) as { build?: unknown; entries?: unknown };
+    if (file.build === buildId && isRecord(file.entries)) return file.entries;
+  } catch {
+    // No memo yet, or an unreadable one: start empty.
+  }
+  return {};
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -133,10 +144,15 @@ async function filesUnder(dir: string): Promise<string[]> {
 /**
  * The result cache of the compiled CLI: keyed by the build id written beside the bundle by
  * `npm run build`. Running from source (tsx) there is no build id, and no cache: the code may change
- * between runs without anything saying so.
+ * between runs without anything saying so. The build's memo of the shipped project (`memo.json`
+ * beside the code) seeds the user's.
  */
 export async function builtResultCache(codeUrl: string, cacheDir: string): Promise<ResultCache | undefined> {
   const buildId = await readFile(new URL("./build-id", codeUrl), "utf8").catch(() => undefined);
   if (!buildId?.trim()) return undefined;
-  return fileResultCache(join(cacheDir, "results"), buildId.trim());
+  return fileResultCache(
+    join(cacheDir, "results"),
+    buildId.trim(),
+    fileURLToPath(new URL("./memo.json", codeUrl)),
+  );
 }

@@ -1,8 +1,9 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { fileMemo, fileResultCache } from "../../src/cli/result-cache.js";
+import { builtResultCache, fileMemo, fileResultCache } from "../../src/cli/result-cache.js";
 import { parseProject } from "../../src/config/parse.js";
 import { componentScripts } from "../../src/lint/shellcheck.js";
 import { isPlainJson, type Memo } from "../../src/memo.js";
@@ -246,6 +247,42 @@ describe("the memo file", () => {
     expect((await fileMemo(path, "build-1")).get("d")).toEqual({ value: 4 });
     // Leftover part files: none.
     expect((await readdir(join(dir, "memo"))).filter((f) => f.endsWith(".part"))).toEqual([]);
+  });
+
+  it("falls back to the build's memo of the shipped project, read only", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ops-rig-memo-seed-"));
+    dirs.push(dir);
+    const seed = join(dir, "seed.json");
+    await writeFile(
+      seed,
+      JSON.stringify({ build: "build-1", entries: { shipped: { value: "s" }, both: { value: "seed" } } }),
+    );
+    const path = join(dir, "memo", "project.json");
+    const user = await fileMemo(path, "build-1");
+    user.set("both", { value: "user" });
+    await user.save();
+    const memo = await fileMemo(path, "build-1", seed);
+    expect([memo.get("shipped"), memo.get("both"), memo.get("other")]).toEqual([
+      { value: "s" },
+      { value: "user" },
+      undefined,
+    ]);
+    memo.set("other", { value: "o" });
+    await memo.save();
+    // The seed is never written; what the run used from it is kept in the user's memo.
+    expect(JSON.parse(await readFile(seed, "utf8")).entries).toEqual({
+      shipped: { value: "s" },
+      both: { value: "seed" },
+    });
+    const after = await fileMemo(path, "build-1");
+    expect(after.get("shipped")).toEqual({ value: "s" });
+    // A seed from another build is not read.
+    expect((await fileMemo(join(dir, "none.json"), "build-2", seed)).get("shipped")).toBeUndefined();
+    // The built CLI reads memo.json beside its code.
+    await writeFile(join(dir, "build-id"), "build-1\n");
+    await writeFile(join(dir, "memo.json"), await readFile(seed, "utf8"));
+    const built = await builtResultCache(pathToFileURL(join(dir, "main.js")).href, join(dir, "cache"));
+    expect((await built?.memo())?.get("shipped")).toEqual({ value: "s" });
   });
 
   it("spares the CLI's render the unchanged components after an edit, with the same output as a fresh render", async () => {
