@@ -32,7 +32,13 @@ export interface CommandContext {
   /** `--api URL` (or $OPS_RIG_API): the regional ops-rig API to call instead of AWS directly. */
   readonly api: string | undefined;
   project(): Promise<ProjectConfig>;
-  rendered(): Promise<RenderedProject>;
+  /**
+   * The rendered project. `memo`: reuse the memo in the cache folder (built CLI only) for what did
+   * not change since the last run. Only for what `render` and `validate` report: what is baked,
+   * launched or run locally is always rendered from the files, so nothing written to the cache
+   * folder can change it.
+   */
+  rendered(options?: { readonly memo?: boolean }): Promise<RenderedProject>;
   /** The AWS the command talks to, through ports only (created on first use, bound to `signal`). */
   readonly aws: CommandAws;
   /** Interrupt (Ctrl-C) of a long command: aborts in-flight AWS calls. */
@@ -84,12 +90,33 @@ export interface ContextInit {
 }
 
 export function createContext(init: ContextInit): CommandContext {
-  let project: Promise<ProjectConfig> | undefined;
-  let rendered: Promise<RenderedProject> | undefined;
+  const projects = new Map<boolean, Promise<ProjectConfig>>();
+  const renderings = new Map<boolean, Promise<RenderedProject>>();
   let memo: Promise<StoredMemo | undefined> | undefined;
-  const openMemo = () => {
-    memo ??= init.cache ? init.cache.memo() : Promise.resolve(undefined);
+  const openMemo = (wanted: boolean) => {
+    if (!wanted || !init.cache) return Promise.resolve(undefined);
+    memo ??= init.cache.memo();
     return memo;
+  };
+  // Loaded on first use: `--version` and usage errors never pay for YAML, schemas or rendering. What
+  // the memo's run added is saved even when the project has problems.
+  const project = (withMemo: boolean) => {
+    let loaded = projects.get(withMemo);
+    if (!loaded) {
+      loaded = (async () => {
+        const [{ loadProject }, stored] = await Promise.all([
+          import("../config/load.js"),
+          openMemo(withMemo),
+        ]);
+        try {
+          return await loadProject(init.projectRoot, stored);
+        } finally {
+          await stored?.save();
+        }
+      })();
+      projects.set(withMemo, loaded);
+    }
+    return loaded;
   };
   const context: CommandContext = {
     output: init.output,
@@ -101,34 +128,26 @@ export function createContext(init: ContextInit): CommandContext {
     aws: init.aws,
     ...(init.clock ? { clock: init.clock } : {}),
     ...(init.cache ? { cache: init.cache } : {}),
-    // Loaded on first use: `--version` and usage errors never pay for YAML, schemas or rendering.
-    // The memo (built CLI only) spares parsing and rendering what did not change since the last run;
-    // what was added is saved even when the project has problems.
-    project: () => {
-      project ??= (async () => {
-        const [{ loadProject }, stored] = await Promise.all([import("../config/load.js"), openMemo()]);
-        try {
-          return await loadProject(init.projectRoot, stored);
-        } finally {
-          await stored?.save();
-        }
-      })();
-      return project;
-    },
-    rendered: () => {
-      rendered ??= (async () => {
-        const [config, { renderProject }, stored] = await Promise.all([
-          context.project(),
-          import("../render/index.js"),
-          openMemo(),
-        ]);
-        try {
-          return renderProject(config, stored);
-        } finally {
-          await stored?.save();
-        }
-      })();
-      return rendered;
+    project: () => project(false),
+    rendered: (options) => {
+      const withMemo = options?.memo === true;
+      let rendering = renderings.get(withMemo);
+      if (!rendering) {
+        rendering = (async () => {
+          const [config, { renderProject }, stored] = await Promise.all([
+            project(withMemo),
+            import("../render/index.js"),
+            openMemo(withMemo),
+          ]);
+          try {
+            return renderProject(config, stored);
+          } finally {
+            await stored?.save();
+          }
+        })();
+        renderings.set(withMemo, rendering);
+      }
+      return rendering;
     },
   };
   return context;

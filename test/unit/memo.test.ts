@@ -1,15 +1,18 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { type CommandAws, createContext } from "../../src/cli/context.js";
+import { createOutput } from "../../src/cli/output.js";
 import { builtResultCache, fileMemo, fileResultCache } from "../../src/cli/result-cache.js";
 import { parseProject } from "../../src/config/parse.js";
 import { componentScripts } from "../../src/lint/shellcheck.js";
 import { isPlainJson, type Memo } from "../../src/memo.js";
 import { renderProject } from "../../src/render/index.js";
 import { parseYamlSource } from "../../src/yaml/source.js";
-import { removeProject, runCli, shippedFiles, writeProject } from "../helpers/project.js";
+import { REPO_ROOT, removeProject, runCli, shippedFiles, writeProject } from "../helpers/project.js";
 
 /** A memo in memory that counts what it was asked for and given. */
 function countingMemo(entries: Record<string, unknown> = {}) {
@@ -321,5 +324,54 @@ describe("the memo file", () => {
       expect(actual[name], name).toEqual(expected[name]);
     }
     await removeProject(project);
+  });
+
+  it("is read only for what render and validate report: bake, launch and local builds render from the files", async () => {
+    const files = await shippedFiles();
+    const project = await writeProject(files);
+    const cacheDir = await mkdtemp(join(tmpdir(), "ops-rig-memo-trust-"));
+    dirs.push(project, cacheDir);
+    const cache = fileResultCache(join(cacheDir, "results"), "build-1");
+    const init = {
+      output: createOutput({
+        json: false,
+        verbose: false,
+        stdout: new PassThrough(),
+        stderr: new PassThrough(),
+      }),
+      projectRoot: project,
+      env: {},
+      regions: undefined,
+      aws: {} as CommandAws,
+      signal: new AbortController().signal,
+      cache,
+    };
+    await createContext(init).rendered({ memo: true });
+    // Someone with write access to the cache folder replaces every remembered document.
+    const memoFile = join(cacheDir, "results", "memo", "project.json");
+    const stored = JSON.parse(await readFile(memoFile, "utf8")) as {
+      entries: Record<string, { component?: { document: string } }>;
+    };
+    let tampered = 0;
+    for (const entry of Object.values(stored.entries))
+      if (entry.component) {
+        entry.component.document = "phases: [{name: build, steps: [{name: Evil, action: ExecuteBash}]}]";
+        tampered++;
+      }
+    expect(tampered).toBe([...files.keys()].filter((f) => /^components\/[^/]+\.yaml$/.test(f)).length);
+    await writeFile(memoFile, JSON.stringify(stored));
+    const context = createContext(init);
+    const reported = await context.rendered({ memo: true });
+    const used = await context.rendered();
+    expect(reported.components.get("sleuthkit")?.document).toContain("Evil");
+    expect(used.components.get("sleuthkit")?.document).not.toContain("Evil");
+    expect(used.components.get("sleuthkit")?.document).toContain("fls -V");
+    // Only render and validate ask for the memo.
+    const askers: string[] = [];
+    for (const file of await readdir(join(REPO_ROOT, "src"), { recursive: true })) {
+      if (!file.endsWith(".ts")) continue;
+      if ((await readFile(join(REPO_ROOT, "src", file), "utf8")).includes("memo: true")) askers.push(file);
+    }
+    expect(askers.sort()).toEqual(["cli/commands/render.ts", "cli/commands/validate.ts"]);
   });
 });

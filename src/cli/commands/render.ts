@@ -97,7 +97,7 @@ async function cachedRenderOutput(ctx: CommandContext): Promise<RenderOutput> {
   const key = ctx.cache ? await ctx.cache.key("render", ctx.projectRoot) : undefined;
   const cached = key ? await ctx.cache?.get<RenderOutput>(key) : undefined;
   if (cached) return cached;
-  const output = renderOutput(await ctx.rendered());
+  const output = renderOutput(await ctx.rendered({ memo: true }));
   if (key) await ctx.cache?.put(key, output);
   return output;
 }

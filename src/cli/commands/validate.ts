@@ -53,7 +53,7 @@ interface ValidationResult {
 async function validateProject(ctx: CommandContext, shellcheckVersion: string): Promise<ValidationResult> {
   // Loaded only when the work is done (a cached result needs neither YAML nor shellcheck's runner).
   const [rendered, { componentScripts, shellcheckScripts }] = await Promise.all([
-    ctx.rendered(),
+    ctx.rendered({ memo: true }),
     import("../../lint/shellcheck.js"),
   ]);
   const { config } = rendered;
