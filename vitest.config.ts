@@ -17,6 +17,9 @@ const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
  */
 export default defineConfig({
   test: {
+    // vitest reads the sequencer from the root config only (a project's `sequence.sequencer` is
+    // ignored): SLOWEST_FIRST ranks only slow-tier files, so the unit tier keeps vitest's order.
+    sequence: { sequencer: SlowestFirstSequencer },
     projects: [
       {
         test: {
@@ -39,7 +42,6 @@ export default defineConfig({
           isolate: false,
           globalSetup: ["test/infra/global-setup.ts"],
           include: ["test/integration/**/*.test.ts", "test/e2e/**/*.test.ts", "test/infra/**/*.test.ts"],
-          sequence: { sequencer: SlowestFirstSequencer },
           testTimeout: 60_000,
           hookTimeout: 60_000,
           env,
