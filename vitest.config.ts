@@ -16,8 +16,8 @@ const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
  * own afterAll, and none of them mocks modules. The slow tier, idle: 190 s → 112–116 s.
  * Both workers are busy to the end, so only CPU cuts shorten it (test/sequencer.ts keeps them busy;
  * the tests' Lambda bundles come from a cache shared by workers and runs, test/helpers/bundle-cache.ts;
- * in-process synths skip CloudFormation's WASM rules, the member template's too): 84–90 s idle,
- * ~155–165 s of CPU with moto's (was ~195).
+ * in-process synths skip CloudFormation's WASM rules, the member template's too): 78–86 s idle,
+ * 141–158 s of CPU counting moto's (was ~195).
  */
 export default defineConfig({
   test: {
