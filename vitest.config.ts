@@ -14,9 +14,16 @@ const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
  * imports → 12.8 s), and the local AWS's moto is the worker's, lent to one file at a time
  * (test/emulators/moto.ts, lendMoto). What a file starts (servers, child processes) it stops in its
  * own afterAll, and none of them mocks modules. The slow tier, idle: 190 s → 112–116 s.
+ * Both workers are busy to the end, so only CPU cuts shorten it (test/sequencer.ts keeps them busy;
+ * the tests' Lambda bundles come from a cache shared by workers and runs, test/helpers/bundle-cache.ts;
+ * in-process synths skip CloudFormation's WASM rules, the member template's too): 78–86 s idle,
+ * 141–158 s of CPU counting moto's (was ~195).
  */
 export default defineConfig({
   test: {
+    // vitest reads the sequencer from the root config only (a project's `sequence.sequencer` is
+    // ignored): SLOWEST_FIRST ranks only slow-tier files, so the unit tier keeps vitest's order.
+    sequence: { sequencer: SlowestFirstSequencer },
     projects: [
       {
         test: {
@@ -39,7 +46,6 @@ export default defineConfig({
           isolate: false,
           globalSetup: ["test/infra/global-setup.ts"],
           include: ["test/integration/**/*.test.ts", "test/e2e/**/*.test.ts", "test/infra/**/*.test.ts"],
-          sequence: { sequencer: SlowestFirstSequencer },
           testTimeout: 60_000,
           hookTimeout: 60_000,
           env,

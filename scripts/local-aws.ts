@@ -6,7 +6,6 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadProject } from "../src/config/index.js";
 import type { ProjectConfig } from "../src/config/types.js";
 import { ConfigError, errorMessage, exitCodeFor, formatProblem } from "../src/errors.js";
 import type { LocalAws } from "../test/emulators/local-aws.js";
@@ -45,19 +44,22 @@ function parsePhaseMs(text: string): Partial<Record<Phase, number>> {
   return out;
 }
 
-async function regionsFrom(flag: string | undefined, project: ProjectConfig): Promise<string[]> {
-  if (flag !== undefined) {
-    const regions = flag
-      .split(",")
-      .map((r) => r.trim())
-      .filter(Boolean);
-    const bad = regions.filter((r) => !/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(r));
-    if (regions.length === 0 || bad.length > 0)
-      throw new UsageProblem(
-        `--regions: ${bad.length > 0 ? bad.map((b) => JSON.stringify(b)).join(", ") : "(empty)"} is not a list of region names`,
-      );
-    return regions;
-  }
+/** `--regions`, checked before anything is loaded. */
+function parseRegions(flag: string): string[] {
+  const regions = flag
+    .split(",")
+    .map((r) => r.trim())
+    .filter(Boolean);
+  const bad = regions.filter((r) => !/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(r));
+  if (regions.length === 0 || bad.length > 0)
+    throw new UsageProblem(
+      `--regions: ${bad.length > 0 ? bad.map((b) => JSON.stringify(b)).join(", ") : "(empty)"} is not a list of region names`,
+    );
+  return regions;
+}
+
+/** The pipeline's home and target regions. */
+function pipelineRegions(project: ProjectConfig): string[] {
   const { homeRegion, targetRegions } = project.pipeline;
   return [homeRegion, ...targetRegions.filter((r) => r !== homeRegion)];
 }
@@ -89,10 +91,13 @@ async function main(): Promise<number> {
   let project: ProjectConfig;
   let stack: StackResources;
   try {
-    // The configuration names what the deployed stack would have made (topics, instance profiles).
-    project = await loadProject(resolve(values.config ?? "."));
-    const regions = await regionsFrom(values.regions, project);
+    // The flags first: a bad one is answered before the configuration (zod, yaml) is even loaded.
+    const regionsFlag = values.regions !== undefined ? parseRegions(values.regions) : undefined;
     const phaseMs = values["phase-ms"] !== undefined ? parsePhaseMs(values["phase-ms"]) : {};
+    // The configuration names what the deployed stack would have made (topics, instance profiles).
+    const { loadProject } = await import("../src/config/index.js");
+    project = await loadProject(resolve(values.config ?? "."));
+    const regions = regionsFlag ?? pipelineRegions(project);
     process.stderr.write(
       `local-aws: starting moto and the Image Builder emulator for ${regions.join(", ")} …\n`,
     );

@@ -30,7 +30,8 @@ export interface BuildAppOptions {
   readonly outdir?: string;
   /**
    * CDK's built-in CloudFormation rules (on by default, as in `cdk synth`). They only ever warn, and
-   * load a WASM engine that costs seconds per process, so in-process tests turn them off.
+   * load a WASM engine that costs seconds per process, so in-process tests turn them off (for the
+   * member template's app too: it is synthesized apart, see member.ts).
    */
   readonly cloudFormationRules?: boolean;
 }
@@ -69,6 +70,7 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
     settings,
     bundle,
     brokerBundle,
+    cloudFormationRules: options.cloudFormationRules ?? true,
     env: { region: settings.homeRegion, ...(settings.account ? { account: settings.account } : {}) },
     description: "ops-rig: forensic AMI bake pipeline, notifications and responder roles",
     tags: { "ops-rig:stack": STACK_NAME },

@@ -118,7 +118,11 @@ export function runEsbuild(options: BuildOptions): Metafile {
 export function bundleLambda(
   projectRoot: string,
   entry: string = HANDLER_ENTRY,
-  options: { readonly withProject?: boolean } = {},
+  options: {
+    readonly withProject?: boolean;
+    /** Runs the build (default `runEsbuild`); the tests' cache stands in here (test/helpers/bundle-cache.ts). */
+    readonly esbuild?: (options: BuildOptions) => Metafile;
+  } = {},
 ): LambdaBundle {
   const withProject = options.withProject ?? (entry === HANDLER_ENTRY || entry === API_ENTRY);
   const started = performance.now();
@@ -126,7 +130,7 @@ export function bundleLambda(
   mkdirSync(cacheDir, { recursive: true });
   const dir = mkdtempSync(join(cacheDir, "lambda-"));
   try {
-    const metafile = runEsbuild(lambdaBuildOptions(projectRoot, entry, dir));
+    const metafile = (options.esbuild ?? runEsbuild)(lambdaBuildOptions(projectRoot, entry, dir));
     if (withProject) writeFileSync(join(dir, PROJECT_FILE), shippedProject(projectRoot));
     const sourceFiles = Object.keys(metafile.inputs)
       .filter((file) => !file.includes("node_modules/"))

@@ -99,10 +99,18 @@ export class OpsRigMemberStack extends Stack {
  * The member template, synthesized in an app of its own: a StackSet deploys a template body, not a
  * CDK stack. No bootstrap resources (member accounts have none) and no CDK metadata; cdk-nag checks
  * it like the home stacks, so a finding stops `cdk synth` here too. `outdir` holds its cloud assembly
- * (beside the main app's).
+ * (beside the main app's). `cloudFormationRules` as the main app's (see BuildAppOptions).
  */
-export function memberTemplate(props: MemberRespondersProps, outdir?: string): Record<string, unknown> {
-  const app = new App({ analyticsReporting: false, ...(outdir ? { outdir } : {}) });
+export function memberTemplate(
+  props: MemberRespondersProps,
+  outdir?: string,
+  options: { readonly cloudFormationRules?: boolean } = {},
+): Record<string, unknown> {
+  const app = new App({
+    analyticsReporting: false,
+    builtinCloudFormationValidation: options.cloudFormationRules ?? true,
+    ...(outdir ? { outdir } : {}),
+  });
   const stack = new OpsRigMemberStack(app, MEMBER_STACK, {
     ...props,
     // (Cast: under exactOptionalPropertyTypes the jsii class is not assignable to its own interface.)

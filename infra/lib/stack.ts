@@ -29,6 +29,8 @@ export interface OpsRigStackProps extends StackProps {
   readonly bundle: LambdaBundle;
   /** The case-session broker's bundle. */
   readonly brokerBundle: LambdaBundle;
+  /** CDK's CloudFormation rules for the member template's own app, as for the main app (default on). */
+  readonly cloudFormationRules?: boolean;
 }
 
 /**
@@ -418,6 +420,7 @@ export class OpsRigStack extends Stack {
           responderPrincipalArns: settings.responderPrincipalArns,
         },
         memberOutdir(this),
+        { cloudFormationRules: props.cloudFormationRules ?? true },
       );
       const body = JSON.stringify(this.memberTemplate);
       // CloudFormation takes a TemplateBody of at most 51,200 bytes (larger ones need an S3 URL).

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { Template } from "aws-cdk-lib/assertions";
 import { type BuiltApp, buildApp } from "../../infra/lib/app.js";
 import { API_ENTRY, bundleLambda, CASE_SESSION_ENTRY, type LambdaBundle } from "../../infra/lib/bundle.js";
+import { cachedEsbuild } from "../helpers/bundle-cache.js";
 import { shippedFiles, writeProject } from "../helpers/project.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
@@ -32,21 +33,21 @@ let brokerBundle: LambdaBundle | undefined;
 let apiBundle: LambdaBundle | undefined;
 const synths = new Map<string, Promise<Synth>>();
 
-/** The Lambda bundle, built once per worker (see `cleanup`). */
+/** The Lambda bundle, made once per worker (see `cleanup`); esbuild's output comes from the tests' cache. */
 export function sharedBundle(): LambdaBundle {
-  bundle ??= bundleLambda(REPO_ROOT);
+  bundle ??= bundleLambda(REPO_ROOT, undefined, { esbuild: cachedEsbuild });
   return bundle;
 }
 
-/** The case-session broker's bundle, built once per worker. */
+/** The case-session broker's bundle, made once per worker. */
 export function sharedBrokerBundle(): LambdaBundle {
-  brokerBundle ??= bundleLambda(REPO_ROOT, CASE_SESSION_ENTRY);
+  brokerBundle ??= bundleLambda(REPO_ROOT, CASE_SESSION_ENTRY, { esbuild: cachedEsbuild });
   return brokerBundle;
 }
 
-/** The API's bundle, built once per worker. */
+/** The API's bundle, made once per worker. */
 export function sharedApiBundle(): LambdaBundle {
-  apiBundle ??= bundleLambda(REPO_ROOT, API_ENTRY);
+  apiBundle ??= bundleLambda(REPO_ROOT, API_ENTRY, { esbuild: cachedEsbuild });
   return apiBundle;
 }
 
