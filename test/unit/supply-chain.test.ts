@@ -80,7 +80,7 @@ describe("supply chain: what components fetch is pinned and verified", () => {
     expect(problemsOf(noHash)).toEqual([
       expect.stringMatching(/requirements without an exact version and SHA-256: pefile==2024\.8\.26$/),
     ]);
-    expect(unhashedLockLines("# c\n\nvolatility3>=2 --hash=sha256:" + "a".repeat(64))).toEqual([
+    expect(unhashedLockLines(`# c\n\nvolatility3>=2 --hash=sha256:${"a".repeat(64)}`)).toEqual([
       `volatility3>=2 --hash=sha256:${"a".repeat(64)}`,
     ]);
     expect(unhashedLockLines(`pefile==1 --hash=sha256:${"0".repeat(64)}`)).toEqual([]);
